@@ -1,0 +1,39 @@
+# The two commands: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test install lint bench browser clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@mkdir -p var
+	@echo "installing dependencies into $(VENV) (pinned in pyproject.toml; log: var/pip.log)..."
+	@( $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e ".[dev]" ) \
+		> var/pip.log 2>&1 || { tail -40 var/pip.log; exit 1; }
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: migrate, load demo data, make sure a Redis is there, start everything.
+run: install
+	@scripts/run.sh
+
+## make test: the whole suite, against private redis-server processes it starts itself.
+test: install
+	@scripts/ensure-browser.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+## make bench: every benchmark, results written to docs/benchmarks.md.
+bench: install
+	$(BIN)/python -m bench
+
+browser:
+	@scripts/ensure-browser.sh
+
+clean:
+	rm -rf $(VENV) var/bench .pytest_cache

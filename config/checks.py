@@ -1,0 +1,55 @@
+"""System checks that keep the Redis setup honest.
+
+- ``site_config.E001``: a cache backend that is not shared between processes
+  (local memory, file, dummy).  Rate limits, locks, single-flight and
+  invalidation only work when every web and worker process sees the same
+  cache; a per-process cache silently breaks them.
+- ``site_config.E002``: a pickle serializer.  Unpickling what comes back from
+  Redis runs code chosen by whoever can write to that Redis.
+- ``site_config.E003``: a Celery serializer other than JSON, for the same reason.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+SHARED_BACKENDS = {"django_redis.cache.RedisCache"}
+PICKLE_SERIALIZERS = {"django_redis.serializers.pickle.PickleSerializer"}
+
+
+@register(Tags.caches)
+def check_caches(app_configs=None, **kwargs) -> list[Error]:
+    errors = []
+    for alias, conf in settings.CACHES.items():
+        backend = conf.get("BACKEND", "")
+        if backend not in SHARED_BACKENDS:
+            errors.append(Error(
+                f"CACHES[{alias!r}] uses {backend}, which is not shared between processes.",
+                hint="Use django_redis.cache.RedisCache: rate limits, locks and invalidation need one shared cache.",
+                id="site_config.E001",
+            ))
+            continue
+        serializer = conf.get("OPTIONS", {}).get("SERIALIZER", "django_redis.serializers.pickle.PickleSerializer")
+        if serializer in PICKLE_SERIALIZERS or "pickle" in serializer.lower():
+            errors.append(Error(
+                f"CACHES[{alias!r}] uses the pickle serializer ({serializer}).",
+                hint="Set OPTIONS['SERIALIZER'] to the JSON or msgpack serializer: "
+                     "unpickling data from Redis can run arbitrary code.",
+                id="site_config.E002",
+            ))
+    return errors
+
+
+@register()
+def check_celery_serializers(app_configs=None, **kwargs) -> list[Error]:
+    accept = set(getattr(settings, "CELERY_ACCEPT_CONTENT", ["json"]))
+    used = {getattr(settings, "CELERY_TASK_SERIALIZER", "json"), getattr(settings, "CELERY_RESULT_SERIALIZER", "json")}
+    bad = sorted((accept | used) - {"json", "application/json"})
+    if bad:
+        return [Error(
+            f"Celery accepts or sends {', '.join(bad)}.",
+            hint="Use JSON only (CELERY_ACCEPT_CONTENT = ['json']).",
+            id="site_config.E003",
+        )]
+    return []

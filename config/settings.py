@@ -1,0 +1,241 @@
+"""Django settings, assembled from the environment (read in ``config.env``).
+
+The README's "Configuration" table lists every variable.  Defaults are safe
+for production (``DEBUG`` off, secure cookies/headers where they don't need
+HTTPS); ``make run`` turns ``DEBUG`` on for local development.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import env_bool, env_hostports, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite file, the local Redis and logs live here
+
+# --- core ---------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment (python -c "
+            "'import secrets; print(secrets.token_urlsafe(50))'), or set DEBUG=1 for local development."
+        )
+    SECRET_KEY = "django-insecure-local-development-only-" + "x" * 20  # noqa: S105 - DEBUG only
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "config.apps.ConfigConfig",
+    "shop",
+    "leaderboard",
+    "sessions_app",
+    "realtime",
+    "workers",
+]
+
+REDIS_TRACE = env_bool("REDIS_TRACE", True)
+
+MIDDLEWARE = [
+    # First, so the trace covers every Redis command the request causes,
+    # including those of the session and cache middleware below.
+    *(["config.middleware.RedisTraceMiddleware"] if REDIS_TRACE else []),
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- database -----------------------------------------------------------------------
+# SQLite under var/ by default; DATABASE_URL=postgres://... switches to PostgreSQL.
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server, the workers and Celery read while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis ----------------------------------------------------------------------------
+# One settings dict, read by config.redis (the only place that builds clients).
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "")
+REDIS = {
+    "url": REDIS_URL,
+    "sentinels": env_hostports("REDIS_SENTINELS"),
+    "sentinel_master": env_str("REDIS_SENTINEL_MASTER", "mymaster"),
+    "cluster_nodes": env_hostports("REDIS_CLUSTER_NODES"),
+    "username": env_str("REDIS_USERNAME"),
+    "password": env_str("REDIS_PASSWORD"),
+    "key_prefix": REDIS_KEY_PREFIX,
+    "trace": REDIS_TRACE,
+    "socket_timeout": float(env_str("REDIS_SOCKET_TIMEOUT", "5")),
+    "connect_timeout": float(env_str("REDIS_CONNECT_TIMEOUT", "2")),
+    "health_check_interval": env_int("REDIS_HEALTH_CHECK_INTERVAL", 30),
+    "client_name": env_str("REDIS_CLIENT_NAME", "django-redis-reference"),
+}
+
+CACHE_SERIALIZER = env_str("CACHE_SERIALIZER", "json")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        # Informational: the client comes from config.redis through the factory below.
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{REDIS_KEY_PREFIX}:cache" if REDIS_KEY_PREFIX else "cache",
+        "TIMEOUT": 300,
+        "OPTIONS": {
+            "CONNECTION_FACTORY": "config.redis.DjangoRedisConnectionFactory",
+            "SERIALIZER": {
+                "json": "django_redis.serializers.json.JSONSerializer",
+                "msgpack": "django_redis.serializers.msgpack.MSGPackSerializer",
+            }.get(CACHE_SERIALIZER, CACHE_SERIALIZER),
+            # Cache fails open: with Redis down a cache read is a miss, a write is skipped.
+            "IGNORE_EXCEPTIONS": True,
+        },
+    }
+}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+# --- Channels ---------------------------------------------------------------------------
+# channels-redis uses Lua across several keys, which Redis Cluster does not allow
+# across slots: in cluster mode point CHANNEL_REDIS_URL at a standalone server.
+
+
+if REDIS["sentinels"]:
+    _channel_host: dict = {
+        "sentinels": REDIS["sentinels"],
+        "master_name": REDIS["sentinel_master"],
+    }
+else:
+    _channel_host = {"address": env_str("CHANNEL_REDIS_URL", REDIS_URL)}
+if REDIS_TRACE and "address" in _channel_host:
+    # Channel-layer traffic shows in the trace of the WebSocket message that caused it.
+    from redis_patterns.tracing import AsyncTracingConnection
+
+    _channel_host["connection_class"] = AsyncTracingConnection
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [_channel_host],
+            "prefix": f"{REDIS_KEY_PREFIX}:asgi" if REDIS_KEY_PREFIX else "asgi",
+            "capacity": 1000,
+            "expiry": 60,
+        },
+    }
+}
+
+# --- Celery -------------------------------------------------------------------------------
+# JSON only (never pickle), on the Redis broker.  visibility_timeout: a task
+# taken but not acknowledged within this many seconds is handed to another
+# worker.  It must exceed the longest task run *and* the furthest ETA/countdown
+# used, or long tasks run twice (the course's duplicate-execution pitfall).
+# Our periodic tasks finish in seconds and we use no ETAs beyond minutes: one
+# hour leaves a wide margin while still redelivering a crashed worker's task.
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", None)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:" if REDIS_KEY_PREFIX else "celery:",
+}
+if REDIS["sentinels"]:
+    CELERY_BROKER_URL = ";".join(f"sentinel://{h}:{p}" for h, p in REDIS["sentinels"])
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS["sentinel_master"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- security ------------------------------------------------------------------------
+# HTTPS itself (redirects, HSTS, secure cookies) is the proxy's job in front of
+# this app; turn these on with the variables when it terminates TLS.
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+if env_bool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- i18n, static ------------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+# Served by WhiteNoise straight from the apps' static/ folders: no CDN, no
+# collectstatic step needed to run; the site works offline.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+# WhiteNoise hands Django a file iterator; under ASGI Django reads it in a
+# thread and warns each time. The files are small and it works as intended.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
+
+LOGIN_URL = "/admin/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,241 @@
+"""Lua scripts loaded by name, run as Redis Functions or with ``EVALSHA``.
+
+Pattern
+    Each script is a file ``<package>/lua/<name>.lua`` with a header giving
+    ``KEYS[i]``, ``ARGV[i]`` and the return value.  ``Scripts(package)`` reads
+    them once; ``scripts.call(client, "name", keys=[...], args=[...])`` runs
+    one.  Scripts receive every key through ``KEYS`` and never build key
+    names, so they run on Redis Cluster when their keys share a hash slot.
+
+Two ways to run, one contract
+    - **Functions** (Redis 7+, Valkey 7.2+): all scripts of a package become
+      one library, loaded with ``FUNCTION LOAD`` and called with ``FCALL``.
+      Functions are part of the dataset: they survive restarts (with RDB/AOF)
+      and are replicated, so a replica promoted by Sentinel already has them.
+      The library name carries a hash of its source (``redis_patterns_3fa2b1c0``):
+      two versions of the app can run side by side during a deploy.
+    - **EVALSHA** (older servers, or ``use_functions=False``): scripts are
+      cached by SHA1; after a restart, ``SCRIPT FLUSH`` or a failover the cache
+      is empty and the server answers ``NOSCRIPT``, so we send the source
+      with ``SCRIPT LOAD`` and retry once.
+
+    The first call on a client decides: ``FCALL`` answered "unknown command"
+    means no Functions, and the client stays on ``EVALSHA`` from then on.
+    Either way the caller sees the same result; ``tests/redis_patterns/
+    test_scripts.py`` runs one contract suite against both.
+
+Round trips
+    1 per call when the script is loaded; 3 on the first call after the server
+    lost it (the failing call, the load, the retry).
+
+Header flags
+    A line ``-- flags: no-writes`` in the header registers the function with
+    that flag, so it may run on a replica with ``FCALL_RO``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import NoScriptError, ResponseError
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_FLAGS = re.compile(r"^--\s*flags:\s*(.+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    source: str
+    sha: str
+    flags: tuple[str, ...]
+    path: Path
+
+
+class Scripts:
+    """The Lua scripts of one package, callable by name.
+
+    Args:
+        package: a dotted package name whose ``lua/`` folder holds the scripts,
+            e.g. ``"redis_patterns"``; or a ``Path`` to a folder of ``.lua`` files.
+        library: the Functions library base name (default: the package name
+            with dots as underscores).
+        use_functions: ``None`` (default) uses Functions when the server has
+            them; ``False`` always uses ``EVALSHA``; ``True`` requires Functions.
+    """
+
+    def __init__(self, package: str | Path, *, library: str | None = None,
+                 use_functions: bool | None = None) -> None:
+        if isinstance(package, Path):
+            directory = package
+            base = library or package.name
+        else:
+            directory = Path(str(resources.files(package).joinpath("lua")))
+            base = library or package.replace(".", "_")
+        self.directory = directory
+        self.use_functions = use_functions
+        self.scripts: dict[str, Script] = {}
+        for path in sorted(directory.glob("*.lua")):
+            name = path.stem
+            if not _NAME.match(name):
+                raise ValueError(f"script file name {path.name!r}: use lower_snake_case")
+            source = path.read_text()
+            match = _FLAGS.search(source)
+            flags = tuple(f.strip() for f in match.group(1).split(",")) if match else ()
+            sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+            self.scripts[name] = Script(name, source, sha, flags, path)
+        digest = hashlib.sha1(
+            "".join(s.sha for s in self.scripts.values()).encode(), usedforsecurity=False
+        ).hexdigest()[:8]
+        self.library = f"{base}_{digest}"
+        self.library_code = self._library_code()
+        # Per client: True (Functions) / False (EVALSHA), decided on first call.
+        self._modes: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+    # -- what gets sent ---------------------------------------------------------------
+
+    def function_name(self, name: str) -> str:
+        return f"{self.library}_{name}"
+
+    def _library_code(self) -> str:
+        parts = [f"#!lua name={self.library}"]
+        for script in self.scripts.values():
+            flags = ", ".join(f"'{f}'" for f in script.flags)
+            # KEYS and ARGV become the callback's parameters, so a script body
+            # reads exactly as it would under EVAL.
+            parts.append(
+                f"redis.register_function{{function_name='{self.function_name(script.name)}', "
+                f"flags={{{flags}}}, callback=function(KEYS, ARGV)\n{script.source}\nend}}"
+            )
+        return "\n".join(parts)
+
+    def __getitem__(self, name: str) -> Script:
+        try:
+            return self.scripts[name]
+        except KeyError:
+            raise KeyError(f"no script {name!r} in {self.directory}") from None
+
+    def mode(self, client: Any) -> str | None:
+        """``"functions"``, ``"evalsha"``, or ``None`` before the first call on ``client``."""
+        mode = self._modes.get(client)
+        return None if mode is None else ("functions" if mode else "evalsha")
+
+    # -- sync -------------------------------------------------------------------------
+
+    def call(self, client: Any, name: str, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
+        """Run script ``name`` with ``keys`` and ``args``; returns what it returns."""
+        script = self[name]
+        functions = self._modes.get(client, self.use_functions is not False)
+        if functions:
+            try:
+                result = client.fcall(self.function_name(name), len(keys), *keys, *args)
+                self._modes[client] = True
+                return result
+            except ResponseError as exc:
+                if _unknown_command(exc):
+                    if self.use_functions:
+                        raise
+                    self._modes[client] = False
+                elif _function_missing(exc):
+                    self.load_library(client)
+                    self._modes[client] = True
+                    return client.fcall(self.function_name(name), len(keys), *keys, *args)
+                else:
+                    raise
+        self._modes[client] = False
+        try:
+            return client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.script_load(script.source)
+            return client.evalsha(script.sha, len(keys), *keys, *args)
+
+    def load_library(self, client: Any) -> None:
+        """``FUNCTION LOAD`` this package's library (a no-op if it is there)."""
+        try:
+            client.function_load(self.library_code)
+        except ResponseError as exc:
+            if "already exists" not in str(exc):
+                raise
+
+    def queue(self, client: Any, pipe: Any, name: str, keys: Sequence[Any] = (),
+              args: Sequence[Any] = ()) -> None:
+        """Queue script ``name`` in ``pipe``, a pipeline of ``client``.
+
+        Its reply lands in ``pipe.execute()``.  A pipeline cannot recover from
+        ``NOSCRIPT`` mid-flight, so the first time this loader meets ``client``
+        it loads the library (or the scripts) up front, one extra round trip
+        per process.  A server that loses its scripts later (a restart without
+        persistence) makes that pipeline fail once; the next ``call`` reloads.
+        """
+        script = self[name]
+        if self._modes.get(client) is None:
+            self._ensure_loaded(client)
+        if self._modes.get(client):
+            pipe.fcall(self.function_name(name), len(keys), *keys, *args)
+        else:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+    def _ensure_loaded(self, client: Any) -> None:
+        if self.use_functions is not False:
+            try:
+                self.load_library(client)
+                self._modes[client] = True
+                return
+            except ResponseError as exc:
+                if not _unknown_command(exc) or self.use_functions:
+                    raise
+        for script in self.scripts.values():
+            client.script_load(script.source)
+        self._modes[client] = False
+
+    # -- async (redis.asyncio) ----------------------------------------------------------
+
+    async def acall(self, client: Any, name: str, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
+        """``call`` for a ``redis.asyncio`` client."""
+        script = self[name]
+        functions = self._modes.get(client, self.use_functions is not False)
+        if functions:
+            try:
+                result = await client.fcall(self.function_name(name), len(keys), *keys, *args)
+                self._modes[client] = True
+                return result
+            except ResponseError as exc:
+                if _unknown_command(exc):
+                    if self.use_functions:
+                        raise
+                    self._modes[client] = False
+                elif _function_missing(exc):
+                    await self.aload_library(client)
+                    self._modes[client] = True
+                    return await client.fcall(self.function_name(name), len(keys), *keys, *args)
+                else:
+                    raise
+        self._modes[client] = False
+        try:
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.script_load(script.source)
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def aload_library(self, client: Any) -> None:
+        try:
+            await client.function_load(self.library_code)
+        except ResponseError as exc:
+            if "already exists" not in str(exc):
+                raise
+
+
+def _unknown_command(exc: ResponseError) -> bool:
+    return "unknown command" in str(exc).lower()
+
+
+def _function_missing(exc: ResponseError) -> bool:
+    return "function not found" in str(exc).lower()
+

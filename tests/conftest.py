@@ -1,0 +1,191 @@
+"""Shared fixtures: the private Redis, extra servers, a live ASGI server, a browser.
+
+- ``redis_server``: the session's private server (started by ``tests.redis_harness``).
+- ``r`` / ``ar``: the app's own sync / async clients, from ``config.redis``.
+- Every test starts with an empty server: after each test the private server
+  is flushed (it is ours; no other server is ever flushed) and restarted if a
+  test stopped it.
+- ``redis_server_factory``: more servers for labs (replicas, Sentinels,
+  Cluster nodes, persistence on); all are stopped at the end of the test.
+- ``live_server_url``: the ASGI app (HTTP and WebSockets) served by uvicorn in
+  a thread, against the test database.
+- ``page``: a Playwright page in Debian's headless Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+
+from redis_patterns import servers
+from redis_patterns.servers import RedisServer
+from tests.redis_harness import session_server
+
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> RedisServer:
+    return session_server()
+
+
+def _raw(server: RedisServer) -> redis.Redis:
+    # A plain client (not traced, not the app's) for fixtures and assertions.
+    return redis.Redis(host=server.host, port=server.port, decode_responses=True, socket_timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redis(redis_server: RedisServer) -> Iterator[None]:
+    from config import context_processors
+
+    context_processors._health_cache.clear()
+    yield
+    if not redis_server.running:
+        redis_server.start()
+        from config.redis import reset_clients
+
+        reset_clients()
+    client = _raw(redis_server)
+    client.flushall()
+    client.function_flush()
+    client.script_flush()
+    client.close()
+    context_processors._health_cache.clear()
+
+
+@pytest.fixture
+def raw_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A plain client on the private server, for looking at what the app wrote."""
+    client = _raw(redis_server)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def r() -> redis.Redis:
+    from config.redis import get_redis
+
+    return get_redis()
+
+
+@pytest.fixture
+def redis_server_factory() -> Iterator[Callable[..., RedisServer]]:
+    """``redis_server_factory(config={...})`` -> a started server, stopped after the test.
+
+    Also ``redis_server_factory.replica(primary)``, ``.sentinel(primary)`` and
+    ``.cluster(n)`` for the HA labs.
+    """
+    started: list[RedisServer] = []
+
+    def make(**kwargs) -> RedisServer:
+        server = RedisServer(**kwargs).start()
+        started.append(server)
+        return server
+
+    def replica(primary: RedisServer, **kwargs) -> RedisServer:
+        server = servers.start_replica(primary, **kwargs)
+        started.append(server)
+        return server
+
+    def sentinel(primary: RedisServer, **kwargs) -> servers.SentinelServer:
+        server = servers.SentinelServer(primary, **kwargs).start()
+        started.append(server)
+        return server
+
+    def cluster(masters: int = 3) -> list[RedisServer]:
+        nodes = servers.start_cluster(masters)
+        started.extend(nodes)
+        return nodes
+
+    make.replica = replica  # type: ignore[attr-defined]
+    make.sentinel = sentinel  # type: ignore[attr-defined]
+    make.cluster = cluster  # type: ignore[attr-defined]
+    yield make
+    for server in started:
+        server.cleanup()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02) -> object:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)
+
+
+# --- live ASGI server -------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server_url(transactional_db, settings) -> Iterator[str]:
+    """The full ASGI app served by uvicorn in a background thread."""
+    import uvicorn
+
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    from config.asgi import application
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                            ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=10)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+# --- browser ------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    # Browser tests last: Playwright's sync API keeps an event loop running on
+    # the main thread while a browser is open.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} not found: run scripts/ensure-browser.sh (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop on this thread; the test's own
+    # ORM calls stay synchronous, so tell Django not to refuse them.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-quic",
+                      "--no-first-run", "--disable-component-update", "--disable-sync"],
+            )
+            yield browser
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
