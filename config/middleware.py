@@ -8,13 +8,58 @@ every command the request caused.
 
 from __future__ import annotations
 
+from html import escape
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
-from django.template.loader import render_to_string
 
 from redis_patterns.tracing import Trace, tracing
 
 PANEL_PLACEHOLDER = b"<!--redis-trace-panel-->"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"<strong>{n}</strong> {word}{'' if n == 1 else 's'}"
+
+
+def render_panel(trace: Trace) -> str:
+    """The "Redis on this page" panel as HTML.
+
+    Built with plain string formatting rather than a Django template: it runs
+    on every HTML response, and a template loop over a few dozen commands cost
+    more than the request itself (see bench/tracing_overhead.py).
+    """
+    out = [
+        '<details class="redis-panel" id="redis-panel"><summary>Redis on this page: ',
+        _plural(trace.command_count, "command"), ", ", _plural(trace.round_trip_count, "round trip"),
+        f", <strong>{trace.duration_ms:.2f} ms</strong></summary>",
+    ]
+    if trace.round_trips:
+        out.append('<table class="trace"><thead><tr><th>#</th><th>command</th><th>key</th><th>args</th>'
+                   '<th class="num">µs</th></tr></thead><tbody>')
+        for number, rt in enumerate(trace.round_trips, 1):
+            rows = rt.describe()
+            span = len(rows)
+            css = ("pipelined" if rt.pipelined else "") + (" error" if rt.error else "")
+            label = f"{number}<br><small>pipeline ×{span}</small>" if rt.pipelined else str(number)
+            timing = f"{rt.duration_us:.0f}" + (f"<br><small>{escape(rt.error)}</small>" if rt.error else "")
+            for i, row in enumerate(rows):
+                out.append(f'<tr class="{css}">')
+                if i == 0:
+                    out.append(f'<td rowspan="{span}" class="rt">{label}</td>')
+                out.append(f'<td class="cmd">{escape(row["name"])}</td><td class="key">{escape(row["key"])}</td>'
+                           f'<td class="args">{escape(row["args"])}</td>')
+                if i == 0:
+                    out.append(f'<td rowspan="{span}" class="num">{timing}</td>')
+                out.append("</tr>")
+        out.append("</tbody></table>")
+        if trace.dropped:
+            out.append(f'<p class="muted">… and {trace.dropped} more round trips not listed.</p>')
+    else:
+        out.append('<p class="muted">This page sent nothing to Redis.</p>')
+    out.append('<p class="muted">One row group per network round trip; a pipeline is one round trip. '
+               "Time is spent writing, waiting and reading (not building the command).</p></details>")
+    return "".join(out)
 
 
 def _finish(request: HttpRequest, response: HttpResponse, trace: Trace) -> HttpResponse:
@@ -26,7 +71,7 @@ def _finish(request: HttpRequest, response: HttpResponse, trace: Trace) -> HttpR
         and response.get("Content-Type", "").startswith("text/html")
         and PANEL_PLACEHOLDER in response.content
     ):
-        panel = render_to_string("config/_redis_panel.html", {"trace": trace}).encode()
+        panel = render_panel(trace).encode()
         response.content = response.content.replace(PANEL_PLACEHOLDER, panel, 1)
         if response.has_header("Content-Length"):
             response["Content-Length"] = str(len(response.content))

@@ -1,0 +1,113 @@
+"""What the command trace costs a request: the same pages with tracing on and off.
+
+    python -m bench tracing_overhead [--pairs 7] [--requests 400]
+
+Runs the full Django stack in-process (Django's test ``Client``: every
+middleware, template rendering, the real Redis client against a private
+``redis-server``), so the difference between the two modes is exactly the
+tracing code: the middleware, the tracing connection classes and the panel.
+
+- on:  ``RedisTraceMiddleware`` + ``TracingConnection`` (the default)
+- off: no middleware, plain ``redis.Connection``
+
+Short blocks alternate (on, off, off, on, ...) with a warm-up before each;
+the ratio is computed per pair and the table gives its median and IQR.
+Pages: ``/`` (one cached health probe, a light page) and
+``/patterns/pipelining/`` (61 commands in 41 round trips: the worst case for
+per-command bookkeeping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+from redis_patterns.servers import RedisServer
+
+PAGES = ["/", "/patterns/pipelining/"]
+
+
+def _setup(server: RedisServer) -> None:
+    os.environ["REDIS_URL"] = server.url
+    os.environ.setdefault("SECRET_KEY", "bench-" + "k" * 50)
+    os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-var-")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    import django
+
+    django.setup()
+
+
+def _block(traced: bool, path: str, requests: int, warmup: int) -> float:
+    """Mean µs per request for one block in one mode."""
+    from django.conf import settings
+    from django.test import Client, override_settings
+
+    from config import context_processors
+    from config.redis import reset_clients
+
+    middleware = [m for m in settings.MIDDLEWARE if m != "config.middleware.RedisTraceMiddleware"]
+    if traced:
+        middleware = ["config.middleware.RedisTraceMiddleware", *middleware]
+    redis_settings = {**settings.REDIS, "trace": traced}
+    with override_settings(MIDDLEWARE=middleware, REDIS=redis_settings, ALLOWED_HOSTS=["testserver"]):
+        reset_clients()
+        context_processors._health_cache.clear()
+        client = Client()
+        for _ in range(warmup):
+            assert client.get(path).status_code == 200
+        t0 = time.perf_counter_ns()
+        for _ in range(requests):
+            client.get(path)
+        elapsed = time.perf_counter_ns() - t0
+        if traced:
+            assert "Server-Timing" in client.get(path)
+    return elapsed / requests / 1000
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=31)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args(argv)
+
+    rows = []
+    with RedisServer(name="bench-tracing") as server:
+        _setup(server)
+        for path in PAGES:
+            on_times, off_times, ratios = [], [], []
+            for pair in range(args.pairs):
+                # alternate which mode goes first, so drift hurts both alike
+                order = (True, False) if pair % 2 == 0 else (False, True)
+                result = {mode: _block(mode, path, args.requests, args.warmup) for mode in order}
+                on_times.append(result[True])
+                off_times.append(result[False])
+                ratios.append(result[True] / result[False])
+                sys.stderr.write(f"\r[tracing overhead] {path} pair {pair + 1}/{args.pairs}: "
+                                 f"on {result[True]:.0f} µs, off {result[False]:.0f} µs   ")
+            sys.stderr.write("\n")
+            q1, _, q3 = statistics.quantiles(ratios, n=4)
+            rows.append((path, statistics.median(off_times), statistics.median(on_times),
+                         statistics.median(ratios), q1, q3))
+
+    lines = [
+        f"{args.pairs} alternating pairs × {args.requests} requests per block (after {args.warmup} warm-up "
+        "requests), Django test client in-process, one private redis-server on loopback.",
+        "",
+        "| page | off µs/req | on µs/req | ratio on/off (median of pairs) | interquartile range |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for path, off, on, ratio, lo, hi in rows:
+        lines.append(f"| `{path}` | {off:.0f} | {on:.0f} | {ratio:.3f}x | {lo:.3f}–{hi:.3f} |")
+    lines += ["", "Target: at most 1.05x (tracing costs at most 5% of a request)."]
+    out = "\n".join(lines)
+    sys.stdout.write(out + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    main()
