@@ -274,27 +274,30 @@ def make_limiter(algorithm: str, client: ClientOrFactory = None, **kwargs: Any) 
     return cls(client, **kwargs)
 
 
-def decide_many(client: Any, requests: Sequence[tuple[RateLimiter, str, int]], *,
-                now: float | None = None, raise_on_error: bool = True) -> list[Decision | Exception]:
+def decide_many(client: Any, requests: Sequence[tuple[RateLimiter, str, int] | tuple[RateLimiter, str, int, float]],
+                *, now: float | None = None, raise_on_error: bool = True) -> list[Decision | Exception]:
     """Several decisions (e.g. per-IP and per-username rules) in one pipelined round trip.
 
     Each script is still atomic on its own; the batch is not a transaction
     (one rule's denial does not undo another's admission, as with separate calls).
     With ``raise_on_error=False`` a script error comes back in its slot instead
-    of being raised (a connection error is always raised).
+    of being raised (a connection error is always raised).  A request may
+    carry its own ``now`` as a fourth element (the demo page replays a
+    simulated timeline this way: a whole timeline, one round trip).
     """
     loader = scripts()
     pipe = client.pipeline(transaction=False)
-    for limiter, subject, cost in requests:
-        loader.queue(client, pipe, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, now))
+    jobs = [(r[0], r[1], r[2], r[3] if len(r) > 3 else now) for r in requests]
+    for limiter, subject, cost, at in jobs:
+        loader.queue(client, pipe, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, at))
     replies = pipe.execute(raise_on_error=False)
     out: list[Decision | Exception] = []
-    for (limiter, subject, cost), reply in zip(requests, replies, strict=True):
+    for (limiter, subject, cost, at), reply in zip(jobs, replies, strict=True):
         if isinstance(reply, ResponseError) and _script_missing(reply):
             # The server lost its scripts (restart, failover, FUNCTION FLUSH): a
             # pipeline cannot recover mid-flight, so this entry alone goes again
             # through ``call``, which reloads.  Entries that ran are not repeated.
-            reply = loader.call(client, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, now))
+            reply = loader.call(client, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, at))
         if isinstance(reply, Exception):
             if raise_on_error:
                 raise reply
