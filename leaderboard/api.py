@@ -20,7 +20,6 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET, require_POST
 from redis.exceptions import RedisError
 
 from leaderboard import selectors, services
@@ -33,22 +32,33 @@ def error(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"error": code, "detail": detail}, status=status)
 
 
-def json_api(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
-    """Turn the domain's exceptions into JSON errors; never a 500 for bad input or Redis down."""
+def json_api(*methods: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., JsonResponse]]:
+    """Allow ``methods``; turn the domain's exceptions into JSON errors (never a 500 for bad input or Redis down)."""
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except InvalidInput as exc:
-            return error(400, exc.code, exc.detail)
-        except UnknownBoard as exc:
-            return error(404, "unknown_board", f"no board named {str(exc)[:40]!r}")
-        except RedisError as exc:
-            log.warning("leaderboard: Redis unavailable: %s", exc)
-            return error(503, "redis_unavailable", "the leaderboard store is unavailable; try again shortly")
+    def decorator(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+            if request.method not in methods:
+                response = error(405, "method_not_allowed", f"use {' or '.join(methods)}")
+                response["Allow"] = ", ".join(methods)
+                return response
+            return _guarded(view, request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+def _guarded(view: Callable[..., JsonResponse], request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    try:
+        return view(request, *args, **kwargs)
+    except InvalidInput as exc:
+        return error(400, exc.code, exc.detail)
+    except UnknownBoard as exc:
+        return error(404, "unknown_board", f"no board named {str(exc)[:40]!r}")
+    except RedisError as exc:
+        log.warning("leaderboard: Redis unavailable: %s", exc)
+        return error(503, "redis_unavailable", "the leaderboard store is unavailable; try again shortly")
 
 
 def _body(request: HttpRequest) -> dict:
@@ -76,8 +86,7 @@ def _ref(request: HttpRequest, board: str, player: str | None = None) -> selecto
                                week=request.GET.get("week"), player=player or request.GET.get("player"))
 
 
-@require_POST
-@json_api
+@json_api("POST")
 def submit_score(request: HttpRequest, board: str) -> JsonResponse:
     data = _body(request)
     result = services.score_submit(board=board, player=data.get("player"), points=data.get("score"))
@@ -88,16 +97,14 @@ def submit_score(request: HttpRequest, board: str) -> JsonResponse:
     }, status=201)
 
 
-@require_GET
-@json_api
+@json_api("GET", "HEAD")
 def top(request: HttpRequest, board: str) -> JsonResponse:
     ref = _ref(request, board)
     entries = selectors.board_top(ref, limit=_int_param(request, "limit", 10), offset=_int_param(request, "offset", 0))
     return JsonResponse([e.as_dict() for e in entries], safe=False)
 
 
-@require_GET
-@json_api
+@json_api("GET", "HEAD")
 def player(request: HttpRequest, board: str, player: str) -> JsonResponse:
     ref = _ref(request, board, player if request.GET.get("view") == "friends" else None)
     standing = selectors.board_player(ref, player=player, around=_int_param(request, "around", 0))
@@ -109,8 +116,7 @@ def player(request: HttpRequest, board: str, player: str) -> JsonResponse:
     })
 
 
-@require_POST
-@json_api
+@json_api("POST")
 def add_friend(request: HttpRequest, board: str) -> JsonResponse:
     data = _body(request)
     services.friends_add(board=board, player=data.get("player"), friend=data.get("friend"))

@@ -3,6 +3,7 @@
 Each read is one round trip:
 
 - top N / a page: one ``ZRANGE ... REV`` (`ZRANGE <https://redis.io/docs/latest/commands/zrange/>`_);
+- a player's rank: ``ZREVRANK`` and ``ZSCORE`` pipelined;
 - a player's rank and neighbours: one script (``lua/around_me.lua``: ``ZREVRANK`` then
   ``ZREVRANGE`` around it, atomically);
 - weekly view: the build-if-missing script and the read, pipelined (still one round trip);
@@ -124,6 +125,17 @@ def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | N
     if not 0 <= around <= MAX_AROUND:
         raise InvalidInput("invalid_around", f"around must be 0-{MAX_AROUND}")
     client = get_redis()
+    if around == 0:
+        # rank alone needs no script: ZREVRANK and ZSCORE pipelined are one round trip
+        pipe = client.pipeline(transaction=False)
+        skip = _prepare(client, pipe, ref)
+        pipe.zrevrank(ref.key, player)
+        pipe.zscore(ref.key, player)
+        rank, score = pipe.execute()[skip:]
+        if rank is None or score is None:
+            return None
+        entry = Entry(int(rank) + 1, player, _score(ref, score))
+        return Standing(player, entry.rank, entry.score, [entry])
     if ref.view in ("weekly", "friends"):
         pipe = client.pipeline(transaction=False)
         skip = _prepare(client, pipe, ref)

@@ -74,6 +74,12 @@ def test_bad_input_gets_a_json_4xx_and_changes_nothing(client, raw_redis, method
     assert [k for k in raw_redis.scan_iter() if not k.startswith("t:rl:")] == []
 
 
+def test_wrong_method_is_a_json_405(client):
+    response = client.get(f"{URL}/scores")
+    assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
+    assert response["Allow"] == "POST"
+
+
 def test_invalid_json_body(client):
     response = client.post(f"{URL}/scores", b"{not json", content_type="application/json")
     assert response.status_code == 400 and response.json()["error"] == "invalid_json"

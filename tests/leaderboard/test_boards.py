@@ -210,3 +210,12 @@ def test_unknown_board():
         services.score_submit(board="nope", player="a", points=1)
     with pytest.raises(UnknownBoard):
         selectors.board_ref(board="{x}")
+
+
+def test_seed_command_is_idempotent(raw_redis):
+    from django.core.management import call_command
+
+    call_command("seed_leaderboard")
+    first = raw_redis.zrange(keys.best_key(B), 0, -1, withscores=True)
+    call_command("seed_leaderboard")
+    assert len(first) == 20 and raw_redis.zrange(keys.best_key(B), 0, -1, withscores=True) == first
