@@ -101,6 +101,7 @@ def page(request: HttpRequest) -> HttpResponse:
         "width": WIDTH, "row": ROW, "height": ROW * len(ALGORITHMS) + 24,
         "edges": [{"x": LEFT + k * PERIOD * scale, "label": f"{k * PERIOD:g} s"} for k in range(int(SPAN / PERIOD) + 1)],
         "requests": len(PATTERNS[pattern][1]),
+        "decisions": len(PATTERNS[pattern][1]) * len(ALGORITHMS),
     }
     if cached_redis_health()[0]:
         try:
