@@ -53,6 +53,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
+from django.core.checks import Error, Tags, register
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -378,3 +379,23 @@ def ratelimit(*rule_names: str) -> Callable:
         return wrapper
 
     return decorator
+
+
+# --- system check ------------------------------------------------------------------------------------
+
+
+@register(Tags.security)
+def check_rules(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """``site_config.E010``: a rule in ``RATELIMIT_RULES`` that cannot work (caught at startup, not at 3 a.m.)."""
+    errors = []
+    for name, conf in getattr(settings, "RATELIMIT_RULES", {}).items():
+        try:
+            rule = Rule.from_setting(name, conf)
+            make_limiter(rule.algorithm, None, name=name, limit=rule.limit, period=rule.period)
+            key_function(rule.key)
+            if not 1 <= rule.cost <= rule.limit:
+                raise ValueError("cost must be between 1 and the limit")
+        except (KeyError, ValueError, TypeError, ImportError, re.error) as exc:
+            errors.append(Error(f"RATELIMIT_RULES[{name!r}] is invalid: {exc!r}",
+                                hint="See the rule format in config/ratelimit.py.", id="site_config.E010"))
+    return errors

@@ -156,3 +156,32 @@ def test_async_views_use_adecide(settings):
         return [(await view(factory.post("/", {"username": "eve"}))).status_code for _ in range(3)]
 
     assert asyncio.run(run()) == [200, 200, 429]
+
+
+def team_key(request):
+    """A key function given by dotted path in a rule: one limit per team header."""
+    team = request.META.get("HTTP_X_TEAM")
+    return f"team:{team}" if team else None
+
+
+def test_key_by_a_function_and_skipped_when_it_returns_none(client, settings):
+    settings.RATELIMIT_RULES = rules(team={"path": r"^/api/", "key": "tests.config.test_ratelimit_adapter.team_key",
+                                           "algorithm": "fixed_window", "limit": 1, "period": 60})
+    url = "/api/leaderboards/reaction/top"
+    assert client.get(url, HTTP_X_TEAM="red").status_code == 200
+    assert client.get(url, HTTP_X_TEAM="red", REMOTE_ADDR="192.0.2.50").status_code == 429
+    assert client.get(url, HTTP_X_TEAM="blue").status_code == 200
+    assert client.get(url).status_code == 200  # no team: the rule does not apply
+
+
+def test_system_check_reports_broken_rules(settings):
+    settings.RATELIMIT_RULES = {
+        "ok": {"key": "ip", "algorithm": "gcra", "limit": 5, "period": 1},
+        "bad-algo": {"key": "ip", "algorithm": "leaky", "limit": 5, "period": 1},
+        "bad-key": {"key": "no.such.function", "algorithm": "gcra", "limit": 5, "period": 1},
+        "bad-fail": {"key": "ip", "algorithm": "gcra", "limit": 5, "period": 1, "fail": "maybe"},
+        "bad-limit": {"key": "ip", "algorithm": "gcra", "limit": 0, "period": 1},
+    }
+    errors = adapter.check_rules()
+    assert sorted(e.msg.split("'")[1] for e in errors) == ["bad-algo", "bad-fail", "bad-key", "bad-limit"]
+    assert {e.id for e in errors} == {"site_config.E010"}
