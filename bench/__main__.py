@@ -28,6 +28,8 @@ OUT = ROOT / "docs" / "benchmarks"
 BENCHMARKS: dict[str, str] = {
     "redis_py_versions": "which redis-py release to pin: GET round trip and pipelined SETs",
     "tracing_overhead": "cost of the per-request command trace, as a ratio",
+    "leaderboard": "leaderboard at 1k and 1M players: top-10, rank, around-me vs a GET; memory per player",
+    "ratelimit": "rate limiters: latency per decision vs a GET, throughput of 2 processes on one key",
 }
 
 

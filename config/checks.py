@@ -53,3 +53,5 @@ def check_celery_serializers(app_configs=None, **kwargs) -> list[Error]:
             id="site_config.E003",
         )]
     return []
+
+from config import ratelimit as _ratelimit  # noqa: E402,F401 - registers site_config.E010 (rate-limit rules)

@@ -240,3 +240,35 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- rate limiting (config/ratelimit.py; redis_patterns/ratelimit.py) ----------------------------
+# Rules with a "path" are applied by the middleware; the others by @ratelimit("name") on a view.
+# "fail": what a rule does when Redis is down ("open" admits, "closed" answers 503).
+
+MIDDLEWARE += ["config.ratelimit.RateLimitMiddleware"]  # after auth: rules keyed by user need request.user
+RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+RATELIMIT_TRUSTED_PROXIES = env_int("RATELIMIT_TRUSTED_PROXIES", 0)  # reverse proxies appending X-Forwarded-For
+RATELIMIT_RULES = {
+    "login-ip": {"key": "ip", "methods": ["POST"], "algorithm": "sliding_window",
+                 "limit": env_int("RATELIMIT_LOGIN_IP", 20), "period": 300, "fail": "closed"},
+    "login-username": {"key": "post:username", "methods": ["POST"], "algorithm": "sliding_log",
+                       "limit": env_int("RATELIMIT_LOGIN_USERNAME", 5), "period": 300, "fail": "closed"},
+    "leaderboard-scores": {"path": r"^/api/leaderboards/[^/]+/scores$", "methods": ["POST"], "key": "user_or_ip",
+                           "algorithm": "token_bucket", "limit": env_int("RATELIMIT_SCORES", 10), "period": 60,
+                           "fail": "open"},
+    "checkout": {"path": r"^/api/orders/?$", "methods": ["POST"], "key": "user_or_ip", "algorithm": "sliding_log",
+                 "limit": env_int("RATELIMIT_CHECKOUT", 10), "period": 60, "fail": "closed"},
+    "api": {"path": r"^/api/", "key": "api_key_or_ip", "algorithm": "gcra",
+            "limit": env_int("RATELIMIT_API", 300), "period": 60, "fail": "open"},
+}
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+# --- leaderboard --------------------------------------------------------------------------------
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # yesterday's top 10 of every board into the archive, just after midnight UTC
+    "leaderboard-archive-daily": {"task": "leaderboard.archive_daily_boards", "schedule": crontab(minute=5, hour=0)},
+}

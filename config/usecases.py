@@ -31,10 +31,14 @@ USE_CASES: list[UseCase] = [
     UseCase("6", "Caching with invalidation",
             "Cache-aside, write-through, write-behind, refresh-ahead, stampede protection, hot keys.",
             "String", "shop/"),
-    UseCase("2.5, 8.3", "Leaderboards", "All-time, daily, weekly and friends boards; rank and around-me.",
-            "Sorted set", "leaderboard/"),
-    UseCase("8.1, 8.2", "Rate limiting", "Five algorithms side by side, each one round trip.",
-            "String, Sorted set, Lua", "redis_patterns/ratelimit.py"),
+    UseCase("2.5, 8.3, 8.6", "Leaderboards",
+            "A reaction game on all-time, cumulative, daily, weekly and friends boards; rank, top N, "
+            "pages and around-me, each in one round trip.",
+            "Sorted set", "leaderboard/", "leaderboard:game"),
+    UseCase("8.1, 8.2", "Rate limiting",
+            "Fixed window, sliding log, sliding-window counter, token bucket and GCRA side by side, "
+            "each one atomic round trip; applied to login, the API, scores and checkout.",
+            "Hash, Sorted set, Lua", "redis_patterns/ratelimit.py", "site_config:ratelimit"),
     UseCase("2.6, 9", "Stream workers", "Order processing with consumer groups, claims and dead letters.",
             "Stream", "workers/"),
     UseCase("1.2, 9.1", "Notifications", "Pub/sub over Channels, with missed-event replay from a stream.",

@@ -1,0 +1,61 @@
+"""Every Redis key of the leaderboard app, one function each.
+
+All keys of one board share the ``{<board>}`` hash tag: the submit script,
+``ZUNIONSTORE`` of the dailies, ``ZINTERSTORE`` with a friends set and
+``ZRANGESTORE`` into the archive are multi-key, and on Redis Cluster they
+need their keys in one slot.  Board names come from a fixed list and player
+names are validated (``boards.PLAYER_RE``) before they reach a key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from config.redis import key
+
+DAY_TTL = dt.timedelta(days=8)  # a daily board outlives its week: the weekly union needs it
+WEEK_TTL = dt.timedelta(days=8)
+FRIENDS_BOARD_TTL = dt.timedelta(seconds=60)
+ARCHIVE_TTL = dt.timedelta(days=400)
+
+
+def best_key(board: str) -> str:
+    """``lb:{<board>}:best`` -- ZSET member=player score=encoded best (points + tie-break); permanent; submit script."""
+    return key("lb", f"{{{board}}}", "best")
+
+
+def total_key(board: str) -> str:
+    """``lb:{<board>}:total`` -- ZSET member=player score=cumulative points; permanent; submit script (ZINCRBY)."""
+    return key("lb", f"{{{board}}}", "total")
+
+
+def seq_key(board: str) -> str:
+    """``lb:{<board>}:seq`` -- STRING counter, the arrival order used as tie-break; permanent; submit script."""
+    return key("lb", f"{{{board}}}", "seq")
+
+
+def day_key(board: str, day: dt.date) -> str:
+    """``lb:{<board>}:day:<YYYY-MM-DD>`` -- ZSET like best, one UTC day; TTL end of day + 8 days; submit script."""
+    return key("lb", f"{{{board}}}", "day", day.isoformat())
+
+
+def week_key(board: str, monday: dt.date) -> str:
+    """``lb:{<board>}:week:<YYYY-Www>`` -- ZSET, max of the week's dailies (ZUNIONSTORE); TTL end of week + 8 days;
+    built by weekly_board.lua on first read, then kept current by the submit script."""
+    year, week, _ = monday.isocalendar()
+    return key("lb", f"{{{board}}}", "week", f"{year}-W{week:02d}")
+
+
+def friends_key(board: str, player: str) -> str:
+    """``lb:{<board>}:friends:<player>`` -- SET of player names (the player included); permanent; services.friends_add."""
+    return key("lb", f"{{{board}}}", "friends", player)
+
+
+def friends_board_key(board: str, player: str) -> str:
+    """``lb:{<board>}:friendsboard:<player>`` -- ZSET best ∩ friends (ZINTERSTORE); TTL 60 s; selectors on read."""
+    return key("lb", f"{{{board}}}", "friendsboard", player)
+
+
+def archive_key(board: str, day: dt.date) -> str:
+    """``lb:{<board>}:archive:<YYYY-MM-DD>`` -- ZSET, that day's top 10 (ZRANGESTORE); TTL 400 days; tasks."""
+    return key("lb", f"{{{board}}}", "archive", day.isoformat())

@@ -1,0 +1,158 @@
+"""Leaderboard reads: top N with pagination, a player's rank and neighbours.
+
+Each read is one round trip:
+
+- top N / a page: one ``ZRANGE ... REV`` (`ZRANGE <https://redis.io/docs/latest/commands/zrange/>`_);
+- a player's rank: ``ZREVRANK`` and ``ZSCORE`` pipelined;
+- a player's rank and neighbours: one script (``lua/around_me.lua``: ``ZREVRANK`` then
+  ``ZREVRANGE`` around it, atomically);
+- weekly view: the build-if-missing script and the read, pipelined (still one round trip);
+- friends view: ``ZINTERSTORE`` best ∩ friends set, ``EXPIRE``, read, pipelined.
+
+Ranks are 1-based in everything returned.  Scores are the real points
+(``services.decode`` undoes the tie-break encoding).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from config.redis import get_redis
+from leaderboard import keys
+from leaderboard.boards import InvalidInput, check_board, check_player, check_view, parse_day, parse_week
+from leaderboard.services import day_of, decode, lb_scripts, monday_of, week_ttl
+
+MAX_PAGE = 100
+MAX_AROUND = 50
+
+
+@dataclass(frozen=True)
+class Entry:
+    rank: int
+    player: str
+    score: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "player": self.player, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Standing:
+    player: str
+    rank: int
+    score: int
+    around: list[Entry]
+
+
+@dataclass(frozen=True)
+class BoardRef:
+    """One view of one board, resolved to its key (and what it needs before reading)."""
+
+    board: str
+    view: str
+    key: str
+    period: str = ""
+    week_days: tuple[str, ...] = ()
+    week_ttl: int = 0
+    friends_of: str = ""
+
+    @property
+    def encoded(self) -> bool:
+        return self.view != "total"
+
+
+def board_ref(*, board: str, view: str = "best", day: str | None = None, week: str | None = None,
+              player: str | None = None, now: dt.datetime | None = None) -> BoardRef:
+    """Validate and resolve a view.  ``friends`` needs ``player`` (whose friends)."""
+    check_board(board)
+    check_view(view)
+    now = now or timezone.now()
+    today = day_of(now)
+    if view == "best":
+        return BoardRef(board, view, keys.best_key(board))
+    if view == "total":
+        return BoardRef(board, view, keys.total_key(board))
+    if view == "daily":
+        d = parse_day(day, today)
+        return BoardRef(board, view, keys.day_key(board, d), period=d.isoformat())
+    if view == "weekly":
+        monday = parse_week(week, monday_of(today)) if week else monday_of(today)
+        days = tuple(keys.day_key(board, monday + dt.timedelta(days=i)) for i in range(7))
+        year, number, _ = monday.isocalendar()
+        return BoardRef(board, view, keys.week_key(board, monday), period=f"{year}-W{number:02d}",
+                        week_days=days, week_ttl=week_ttl(monday, now))
+    if not player:
+        raise InvalidInput("missing_player", "the friends view needs ?player=<name>")
+    check_player(player)
+    return BoardRef(board, view, keys.friends_board_key(board, player), friends_of=player)
+
+
+def _prepare(client: Any, pipe: Any, ref: BoardRef) -> int:
+    """Queue what must run before reading ``ref.key``; returns how many replies to skip."""
+    if ref.view == "weekly":
+        lb_scripts().queue(client, pipe, "weekly_board", keys=[ref.key, *ref.week_days], args=[ref.week_ttl])
+        return 1
+    if ref.view == "friends":
+        pipe.zinterstore(ref.key, {keys.best_key(ref.board): 1, keys.friends_key(ref.board, ref.friends_of): 0})
+        pipe.expire(ref.key, int(keys.FRIENDS_BOARD_TTL.total_seconds()))
+        return 2
+    return 0
+
+
+def _score(ref: BoardRef, raw: float | str) -> int:
+    return decode(raw) if ref.encoded else int(float(raw))
+
+
+def board_top(ref: BoardRef, *, limit: int = 10, offset: int = 0) -> list[Entry]:
+    """Entries ranked ``offset + 1`` .. ``offset + limit``: one round trip."""
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise InvalidInput("invalid_page", f"limit must be 1-{MAX_PAGE} and offset >= 0")
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    skip = _prepare(client, pipe, ref)
+    pipe.zrange(ref.key, offset, offset + limit - 1, desc=True, withscores=True, score_cast_func=str)
+    rows = pipe.execute()[skip]
+    return [Entry(offset + i + 1, player, _score(ref, score)) for i, (player, score) in enumerate(rows)]
+
+
+def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | None:
+    """A player's rank, score and ``around`` neighbours each side; ``None`` if not on the board."""
+    check_player(player)
+    if not 0 <= around <= MAX_AROUND:
+        raise InvalidInput("invalid_around", f"around must be 0-{MAX_AROUND}")
+    client = get_redis()
+    if around == 0:
+        # rank alone needs no script: ZREVRANK and ZSCORE pipelined are one round trip
+        pipe = client.pipeline(transaction=False)
+        skip = _prepare(client, pipe, ref)
+        pipe.zrevrank(ref.key, player)
+        pipe.zscore(ref.key, player)
+        rank, score = pipe.execute()[skip:]
+        if rank is None or score is None:
+            return None
+        entry = Entry(int(rank) + 1, player, _score(ref, score))
+        return Standing(player, entry.rank, entry.score, [entry])
+    if ref.view in ("weekly", "friends"):
+        pipe = client.pipeline(transaction=False)
+        skip = _prepare(client, pipe, ref)
+        lb_scripts().queue(client, pipe, "around_me", keys=[ref.key], args=[player, around])
+        reply = pipe.execute()[skip]
+    else:
+        reply = lb_scripts().call(client, "around_me", keys=[ref.key], args=[player, around])
+    if reply is None:
+        return None
+    rank, start, flat = reply
+    entries = [Entry(int(start) + i + 1, flat[2 * i], _score(ref, flat[2 * i + 1])) for i in range(len(flat) // 2)]
+    mine = next(e for e in entries if e.player == player)
+    return Standing(player, int(rank) + 1, mine.score, entries)
+
+
+def archived_top(*, board: str, day: dt.date) -> list[Entry]:
+    """The archived top 10 of a past day (empty if none was kept)."""
+    check_board(board)
+    rows = get_redis().zrange(keys.archive_key(board, day), 0, -1, desc=True, withscores=True, score_cast_func=str)
+    return [Entry(i + 1, player, decode(score)) for i, (player, score) in enumerate(rows)]

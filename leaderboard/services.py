@@ -1,0 +1,157 @@
+"""Leaderboard writes: record a score, add a friend, archive a day.
+
+Every write is one round trip: a score goes to the best, total, daily and
+(when built) weekly views in one script (``lua/submit_score.lua``), which
+also says which views' top 10 changed so pages can be told
+(``notify_top10_changed``).
+
+Tie-break (documented in the script too): the best/daily/weekly views store
+``points * 2**32 + (2**32 - 1 - seq)`` where ``seq`` is the submission's
+arrival number on that board.  Equal points rank by who reached them first;
+the API always returns the real points (``decode``).  Doubles hold integers
+exactly up to 2**53, hence ``MAX_POINTS = 2**21 - 1`` and 4 billion
+submissions per board.  The ``total`` view uses plain ``ZINCRBY`` (a sum
+cannot carry an arrival time), so its ties fall back to Redis's order:
+reverse lexicographic by player name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from config.redis import get_redis
+from leaderboard import keys
+from leaderboard.boards import check_board, check_player, check_points
+from leaderboard.signals import top10_changed
+from redis_patterns.scripts import Scripts
+
+log = logging.getLogger(__name__)
+
+TOP = 10
+TIE_BITS = 2**32
+
+_scripts: Scripts | None = None
+
+
+def lb_scripts() -> Scripts:
+    """The loader for ``leaderboard/lua`` (built on first use)."""
+    global _scripts
+    if _scripts is None:
+        _scripts = Scripts("leaderboard")
+    return _scripts
+
+
+def encode(points: int, seq: int) -> int:
+    """The stored score: points in the high bits, an earlier ``seq`` ranks higher."""
+    return points * TIE_BITS + (TIE_BITS - 1 - seq)
+
+
+def decode(score: float | str) -> int:
+    """The player's real points from a stored (encoded) score."""
+    return int(float(score)) // TIE_BITS
+
+
+def day_of(now: dt.datetime) -> dt.date:
+    return now.astimezone(dt.UTC).date()
+
+
+def monday_of(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def day_ttl(day: dt.date, now: dt.datetime) -> int:
+    """Seconds from ``now`` until the end of ``day`` plus the grace period (never below 1)."""
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return max(int((end + keys.DAY_TTL - now).total_seconds()), 1)
+
+
+def week_ttl(monday: dt.date, now: dt.datetime) -> int:
+    end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(), dt.UTC)
+    return max(int((end + keys.WEEK_TTL - now).total_seconds()), 1)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    board: str
+    player: str
+    points: int
+    best: int
+    best_rank: int  # 1-based
+    total: int
+    total_rank: int
+    changed_views: tuple[str, ...]  # views whose top 10 changed
+
+
+def score_submit(*, board: str, player: str, points: int, now: dt.datetime | None = None) -> ScoreResult:
+    """Record one result on every view of ``board``: one script, one round trip.
+
+    Raises:
+        boards.InvalidInput, boards.UnknownBoard: bad input (nothing written).
+        redis.RedisError: Redis is down (nothing written).
+    """
+    check_board(board)
+    check_player(player)
+    check_points(points)
+    now = now or timezone.now()
+    day = day_of(now)
+    monday = monday_of(day)
+    reply = lb_scripts().call(
+        get_redis(), "submit_score",
+        keys=[keys.best_key(board), keys.total_key(board), keys.day_key(board, day),
+              keys.week_key(board, monday), keys.seq_key(board)],
+        args=[player, points, day_ttl(day, now), week_ttl(monday, now), TOP],
+    )
+    best_score, best_rank, total, total_rank, *flags = reply
+    changed = tuple(view for view, flag in zip(("best", "total", "daily", "weekly"), flags, strict=True)
+                    if int(flag))
+    periods = {"best": "", "total": "", "daily": day.isoformat(),
+               "weekly": "{}-W{:02d}".format(*monday.isocalendar()[:2])}
+    for view in changed:
+        notify_top10_changed(board=board, view=view, period=periods[view])
+    return ScoreResult(board, player, points, decode(best_score), int(best_rank) + 1, int(float(total)),
+                       int(total_rank) + 1, changed)
+
+
+def notify_top10_changed(*, board: str, view: str, period: str = "") -> None:
+    """Called whenever a submission changes the top 10 of a board view.
+
+    Sends the ``leaderboard.signals.top10_changed`` signal.  Pages poll for
+    now; the realtime app connects a receiver to push a
+    ``leaderboard.changed`` event to ``leaderboard:<board>`` subscribers.
+    A failing receiver must not fail the score that was already recorded.
+    """
+    for receiver, result in top10_changed.send_robust(sender=None, board=board, view=view, period=period):
+        if isinstance(result, Exception):
+            log.warning("top10_changed receiver %r failed: %s", receiver, result)
+
+
+def friends_add(*, board: str, player: str, friend: str) -> None:
+    """Make ``player`` and ``friend`` friends on ``board`` (both ways; each is in their own set).
+
+    One pipelined round trip of four ``SADD``s (idempotent).
+    """
+    check_board(board)
+    check_player(player)
+    check_player(friend, "friend")
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.sadd(keys.friends_key(board, player), player, friend)
+    pipe.sadd(keys.friends_key(board, friend), friend, player)
+    pipe.execute()
+
+
+def archive_day(*, board: str, day: dt.date) -> int:
+    """Copy ``day``'s top 10 into the archive (``ZRANGESTORE ... REV``, kept 400 days).
+
+    Idempotent; one ``MULTI``/``EXEC`` round trip.  Returns how many entries were kept.
+    """
+    check_board(board)
+    pipe = get_redis().pipeline(transaction=True)
+    target = keys.archive_key(board, day)
+    pipe.zrangestore(target, keys.day_key(board, day), 0, TOP - 1, desc=True)
+    pipe.expire(target, int(keys.ARCHIVE_TTL.total_seconds()))
+    stored, _ = pipe.execute()
+    return int(stored)

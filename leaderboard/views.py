@@ -1,0 +1,33 @@
+"""The leaderboard pages: the game and its boards."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.csrf import ensure_csrf_cookie
+from redis.exceptions import RedisError
+
+from config.context_processors import cached_redis_health
+from leaderboard import selectors
+from leaderboard.boards import BOARDS, VIEWS
+from leaderboard.services import day_of
+
+BOARD = "reaction"
+
+
+@ensure_csrf_cookie
+def game(request: HttpRequest) -> HttpResponse:
+    """The reaction game; its results go to ``POST /api/leaderboards/reaction/scores``."""
+    context: dict = {"board": BOARD, "board_title": BOARDS[BOARD], "views": VIEWS, "top": [], "archive": []}
+    if cached_redis_health()[0]:
+        try:
+            context["top"] = selectors.board_top(selectors.board_ref(board=BOARD), limit=10)
+            yesterday = day_of(timezone.now()) - dt.timedelta(days=1)
+            context["archive"] = selectors.archived_top(board=BOARD, day=yesterday)
+            context["archive_day"] = yesterday
+        except RedisError as exc:
+            context["error"] = str(exc)
+    return render(request, "leaderboard/game.html", context)

@@ -1,0 +1,312 @@
+"""Rate limiting: five algorithms behind one interface, each decision one atomic round trip.
+
+    limiter = TokenBucket(get_redis, name="api", limit=100, period=60)
+    decision = limiter.decide("user:42")          # or: await limiter.adecide(...)
+    if not decision.allowed:
+        return 429, {"Retry-After": ceil(decision.retry_after)}
+
+Every algorithm is one Lua script (``redis_patterns/lua/ratelimit_*.lua``)
+run through the project's ``Scripts`` loader (``FCALL``, or ``EVALSHA`` with
+``NOSCRIPT`` recovery).  The script reads the clock with
+`TIME <https://redis.io/docs/latest/commands/time/>`_, so every app server
+agrees on "now" whatever its own clock says; tests pass ``now=`` instead.
+Because the read, the decision and the write happen inside one script, two
+requests can never both see "one left" (no check-then-act race) and a
+decision costs exactly **one round trip** (``decide_many`` batches several
+rules into one pipelined round trip).  A denied request consumes nothing in
+any algorithm.  ``cost`` must be between 1 and ``limit`` (a larger cost could
+never pass, so it is refused with ``ValueError`` before reaching Redis).
+
+The algorithms (``limit`` units per ``period``):
+
+``fixed_window`` -- a counter per aligned window ``floor(now / period)``.
+    Guarantee: at most ``limit`` per aligned window.  Edge: the windows are
+    aligned to the clock, so ``limit`` requests at the end of one window and
+    ``limit`` at the start of the next all pass: up to **2 x limit within
+    one period** across an edge (the demo page shows it).  Cheapest state:
+    one small hash (`HSET <https://redis.io/docs/latest/commands/hset/>`_ +
+    `PEXPIRE <https://redis.io/docs/latest/commands/pexpire/>`_ in the same
+    script, the "INCR with its TTL in the same round trip" idea).
+``sliding_log`` -- a sorted set with one entry per admitted unit, scored by time
+    (`ZREMRANGEBYSCORE <https://redis.io/docs/latest/commands/zremrangebyscore/>`_,
+    `ZCARD <https://redis.io/docs/latest/commands/zcard/>`_,
+    `ZADD <https://redis.io/docs/latest/commands/zadd/>`_).  Guarantee: exact --
+    never more than ``limit`` in *any* interval of length ``period``.  Cost:
+    memory grows with ``limit`` (one entry per admitted unit, ~50-60 B each).
+``sliding_window`` -- the sliding-window counter: the previous aligned window's
+    count weighted by how much of it still overlaps the sliding window, plus the
+    current count.  Guarantee: approximate; exact when requests in the previous
+    window were evenly spread.  Edge: no 2x burst at the window edge (right after
+    an edge the previous window still weighs ~100%), but after an uneven
+    previous window it may admit up to about ``limit`` plus the part of the
+    previous window's requests that fell before the interval.  Constant memory.
+``token_bucket`` -- a bucket of ``limit`` tokens refilled continuously at
+    ``limit / period``.  Guarantee: at most ``limit + elapsed * limit / period``
+    units in any interval (a full bucket's burst, then the sustained rate).
+    Edge: right after a full burst it admits one unit every ``period / limit``,
+    so up to ``2 x limit`` can pass in one period (burst + refill) -- that is
+    the point of a bucket: bursts allowed, average enforced.
+``gcra`` -- the generic cell rate algorithm: one "theoretical arrival time" per
+    subject.  Guarantee: identical admissions to a token bucket of capacity
+    ``limit`` (it is the same meter, stored as one timestamp instead of a level
+    and a time).  Its ``retry_after`` is exact by construction.
+
+State per subject is one hash (two keys for the sliding log: the log and its
+member sequence, which share a ``{hash tag}`` so the script runs on Redis
+Cluster).  Every write sets its TTL in the same script, so an idle subject's
+keys disappear by themselves.  Subjects are user input: they are put inside
+the hash tag and, unless they are short and plain (``[A-Za-z0-9_.:@-]``),
+replaced by a SHA-256 digest, so they can never break out of the tag or the
+key name.
+
+Clocks: with ``TIME`` there is one clock, the server's.  A ``now`` behind the
+one that last wrote (a test, or a caller passing its own clock) never reopens
+an older window: the fixed window and the sliding-window counter count it
+against the newest window, the bucket and GCRA refill nothing for it.
+
+Numbers: times are integer microseconds inside the scripts; ``limit x period``
+(in µs) must stay below 2**53 so all arithmetic is exact (100,000 per day is
+fine).  ``Decision.retry_after`` and ``.reset`` are seconds (floats).
+
+Failure policy: this module does not hide Redis errors -- ``decide`` raises
+``redis.RedisError`` and the caller chooses to fail open (allow) or closed
+(deny).  The Django adapter (``config/ratelimit.py``) takes that choice per
+rule from settings.
+
+Round trips: 1 per ``decide``/``adecide``; 1 per ``decide_many`` batch; plus
+the loader's one-off library load the first time a process meets a server
+(and 1 more per entry of a ``decide_many`` batch sent just after the server
+lost its scripts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from redis.exceptions import ResponseError
+
+from redis_patterns.scripts import Scripts
+
+MAX_EXACT = 2**53
+_PLAIN_SUBJECT = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+
+_scripts: Scripts | None = None
+
+
+def scripts() -> Scripts:
+    """The loader for ``redis_patterns/lua`` (built on first use, never at import)."""
+    global _scripts
+    if _scripts is None:
+        _scripts = Scripts("redis_patterns")
+    return _scripts
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the limiter decided for one request.
+
+    Attributes:
+        allowed: admit the request.
+        remaining: units that could still pass right now (after this one, if admitted).
+        retry_after: seconds until a request of the same cost would pass (0 when admitted).
+        reset: seconds until the limiter is back to its full allowance.
+        limit: the configured limit (for ``RateLimit-Limit``).
+    """
+
+    allowed: bool
+    remaining: int
+    retry_after: float
+    reset: float
+    limit: int
+
+
+def subject_token(subject: str) -> str:
+    """``subject`` as it may appear inside a key: plain text, or a digest of it."""
+    if _PLAIN_SUBJECT.match(subject):
+        return subject
+    return "h." + hashlib.sha256(subject.encode()).hexdigest()[:32]
+
+
+ClientOrFactory = Any | Callable[[], Any]
+
+
+class RateLimiter:
+    """Base class: ``decide(subject, cost=1) -> Decision`` in one round trip.
+
+    Args:
+        client: a redis-py client, or a zero-argument callable returning one
+            (e.g. ``config.redis.get_redis``) so nothing connects at import time.
+        name: the rule's name; part of every key (``rl:<algorithm>:<name>:{<subject>}``).
+        limit: units per period (integer >= 1).
+        period: seconds (may be fractional; kept to the microsecond).
+        key_prefix: prepended to every key (the app passes its ``REDIS_KEY_PREFIX``).
+        aclient: for ``adecide``: a ``redis.asyncio`` client or a callable returning one.
+    """
+
+    algorithm: ClassVar[str]
+    script: ClassVar[str]
+    keys_per_subject: ClassVar[int] = 1
+
+    def __init__(self, client: ClientOrFactory = None, *, name: str, limit: int, period: float,
+                 key_prefix: str = "", aclient: ClientOrFactory = None) -> None:
+        if int(limit) != limit or limit < 1:
+            raise ValueError("limit must be a positive integer")
+        period_us = round(period * 1_000_000)
+        if period_us < 1:
+            raise ValueError("period must be at least a microsecond")
+        if limit * period_us >= MAX_EXACT:
+            raise ValueError("limit x period (µs) must stay below 2**53 for exact arithmetic")
+        if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", name):
+            raise ValueError(f"rule name {name!r}: use letters, digits, '_', '.', '-'")
+        self._client = client
+        self._aclient = aclient
+        self.name = name
+        self.limit = int(limit)
+        self.period = period
+        self.period_us = period_us
+        self.key_prefix = key_prefix
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def keys(self, subject: str) -> list[str]:
+        """The key(s) this subject's state lives in; several share one ``{hash tag}``."""
+        base = f"rl:{self.algorithm}:{self.name}:{{{subject_token(subject)}}}"
+        if self.key_prefix:
+            base = f"{self.key_prefix}:{base}"
+        if self.keys_per_subject == 1:
+            return [base]
+        return [base, f"{base}:seq"]
+
+    def _args(self, cost: int, now: float | None) -> list[int]:
+        if int(cost) != cost or not 1 <= cost <= self.limit:
+            raise ValueError(f"cost must be an integer between 1 and the limit ({self.limit})")
+        now_us = 0 if now is None else round(now * 1_000_000)
+        return [self.limit, self.period_us, int(cost), now_us]
+
+    def _decision(self, reply: Sequence[int]) -> Decision:
+        allowed, remaining, retry_us, reset_us = (int(x) for x in reply)
+        return Decision(bool(allowed), max(remaining, 0), max(retry_us, 0) / 1e6, max(reset_us, 0) / 1e6,
+                        self.limit)
+
+    @staticmethod
+    def _resolve(client: ClientOrFactory) -> Any:
+        if client is None:
+            raise ValueError("this limiter has no client for that call")
+        return client() if callable(client) and not hasattr(client, "execute_command") else client
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def decide(self, subject: str, cost: int = 1, *, now: float | None = None) -> Decision:
+        """Admit or refuse ``cost`` units for ``subject``: one script, one round trip.
+
+        Args:
+            subject: who is limited (``"ip:203.0.113.9"``, ``"user:42"``...).
+            cost: units this request takes (1..limit).
+            now: seconds since the epoch, for tests and simulations; ``None``
+                reads Redis ``TIME`` inside the script.
+
+        Raises:
+            redis.RedisError: Redis is unreachable or refused; the caller applies
+                its fail-open / fail-closed policy.
+        """
+        client = self._resolve(self._client)
+        reply = scripts().call(client, self.script, keys=self.keys(subject), args=self._args(cost, now))
+        return self._decision(reply)
+
+    async def adecide(self, subject: str, cost: int = 1, *, now: float | None = None) -> Decision:
+        """``decide`` on a ``redis.asyncio`` client (``aclient``)."""
+        client = self._resolve(self._aclient)
+        reply = await scripts().acall(client, self.script, keys=self.keys(subject), args=self._args(cost, now))
+        return self._decision(reply)
+
+
+class FixedWindow(RateLimiter):
+    """At most ``limit`` per aligned window; up to 2x across a window edge."""
+
+    algorithm = "fixed_window"
+    script = "ratelimit_fixed_window"
+
+
+class SlidingLog(RateLimiter):
+    """Exact: at most ``limit`` in any ``period``; one sorted-set entry per admitted unit."""
+
+    algorithm = "sliding_log"
+    script = "ratelimit_sliding_log"
+    keys_per_subject = 2
+
+
+class SlidingWindow(RateLimiter):
+    """The sliding-window counter: two aligned windows, the previous one weighted."""
+
+    algorithm = "sliding_window"
+    script = "ratelimit_sliding_window"
+
+
+class TokenBucket(RateLimiter):
+    """Bursts up to ``limit``, refilled at ``limit / period``."""
+
+    algorithm = "token_bucket"
+    script = "ratelimit_token_bucket"
+
+
+class GCRA(RateLimiter):
+    """Generic cell rate algorithm: a token bucket stored as one timestamp."""
+
+    algorithm = "gcra"
+    script = "ratelimit_gcra"
+
+
+ALGORITHMS: dict[str, type[RateLimiter]] = {
+    cls.algorithm: cls for cls in (FixedWindow, SlidingLog, SlidingWindow, TokenBucket, GCRA)
+}
+
+
+def make_limiter(algorithm: str, client: ClientOrFactory = None, **kwargs: Any) -> RateLimiter:
+    """``make_limiter("gcra", get_redis, name="api", limit=100, period=60)``."""
+    try:
+        cls = ALGORITHMS[algorithm]
+    except KeyError:
+        raise ValueError(f"unknown algorithm {algorithm!r}; one of {', '.join(ALGORITHMS)}") from None
+    return cls(client, **kwargs)
+
+
+def decide_many(client: Any, requests: Sequence[tuple[RateLimiter, str, int] | tuple[RateLimiter, str, int, float]],
+                *, now: float | None = None, raise_on_error: bool = True) -> list[Decision | Exception]:
+    """Several decisions (e.g. per-IP and per-username rules) in one pipelined round trip.
+
+    Each script is still atomic on its own; the batch is not a transaction
+    (one rule's denial does not undo another's admission, as with separate calls).
+    With ``raise_on_error=False`` a script error comes back in its slot instead
+    of being raised (a connection error is always raised).  A request may
+    carry its own ``now`` as a fourth element (the demo page replays a
+    simulated timeline this way: a whole timeline, one round trip).
+    """
+    loader = scripts()
+    pipe = client.pipeline(transaction=False)
+    jobs = [(r[0], r[1], r[2], r[3] if len(r) > 3 else now) for r in requests]
+    for limiter, subject, cost, at in jobs:
+        loader.queue(client, pipe, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, at))
+    replies = pipe.execute(raise_on_error=False)
+    out: list[Decision | Exception] = []
+    for (limiter, subject, cost, at), reply in zip(jobs, replies, strict=True):
+        if isinstance(reply, ResponseError) and _script_missing(reply):
+            # The server lost its scripts (restart, failover, FUNCTION FLUSH): a
+            # pipeline cannot recover mid-flight, so this entry alone goes again
+            # through ``call``, which reloads.  Entries that ran are not repeated.
+            reply = loader.call(client, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, at))
+        if isinstance(reply, Exception):
+            if raise_on_error:
+                raise reply
+            out.append(reply)
+        else:
+            out.append(limiter._decision(reply))
+    return out
+
+
+def _script_missing(exc: ResponseError) -> bool:
+    text = str(exc).lower()
+    return "function not found" in text or "noscript" in text

@@ -1,0 +1,187 @@
+"""The Django rate-limit adapter: rules from settings, 429s, client IPs, failure policy."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import RequestFactory
+
+from config import ratelimit as adapter
+from redis_patterns.tracing import tracing
+
+pytestmark = pytest.mark.django_db
+
+
+def rules(**overrides):
+    base = {
+        "login-ip": {"key": "ip", "methods": ["POST"], "algorithm": "sliding_window", "limit": 4, "period": 300,
+                     "fail": "closed"},
+        "login-username": {"key": "post:username", "methods": ["POST"], "algorithm": "sliding_log", "limit": 2,
+                           "period": 300, "fail": "closed"},
+        "leaderboard-scores": {"path": r"^/api/leaderboards/[^/]+/scores$", "methods": ["POST"], "key": "user_or_ip",
+                               "algorithm": "token_bucket", "limit": 2, "period": 60, "fail": "open"},
+        "checkout": {"path": r"^/api/orders/?$", "methods": ["POST"], "key": "user_or_ip",
+                     "algorithm": "sliding_log", "limit": 2, "period": 60, "fail": "closed"},
+        "api": {"path": r"^/api/", "key": "api_key_or_ip", "algorithm": "gcra", "limit": 5, "period": 60,
+                "fail": "open"},
+    }
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture(autouse=True)
+def small_limits(settings):
+    settings.RATELIMIT_RULES = rules()
+    settings.RATELIMIT_TRUSTED_PROXIES = 0
+
+
+def login(client, username, **extra):
+    return client.post("/accounts/login/", {"username": username, "password": "wrong"}, **extra)
+
+
+def test_login_page_and_a_real_login_and_logout(client):
+    User.objects.create_user("ada", password="correct-horse")
+    assert client.get("/accounts/login/").status_code == 200
+    response = client.post("/accounts/login/", {"username": "ada", "password": "correct-horse"})
+    assert response.status_code == 302
+    assert "ada" in client.get("/accounts/login/").content.decode()
+    assert client.post("/accounts/logout/").status_code == 302
+    assert "Log in" in client.get("/accounts/login/").content.decode()
+
+
+def test_login_is_limited_per_username_with_a_readable_page(client):
+    assert [login(client, "ada").status_code for _ in range(2)] == [200, 200]
+    refused = login(client, "ADA")  # the same account, whatever the case
+    assert refused.status_code == 429
+    assert refused["Content-Type"].startswith("text/html")
+    assert "Too many requests" in refused.content.decode()
+    assert int(refused["Retry-After"]) > 0
+    assert refused["RateLimit-Limit"] == "2" and refused["RateLimit-Remaining"] == "0"
+    assert int(refused["RateLimit-Reset"]) > 0
+    assert login(client, "bob").status_code == 200  # another account is not locked by it
+
+
+def test_login_is_limited_per_ip_across_usernames(client):
+    assert [login(client, f"user{i}").status_code for i in range(4)] == [200] * 4
+    assert login(client, "user9").status_code == 429
+    assert login(client, "user9", REMOTE_ADDR="198.51.100.7").status_code == 200
+
+
+def test_spoofed_x_forwarded_for_does_not_raise_the_limit_without_a_proxy(client):
+    codes = [login(client, f"u{i}", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code for i in range(6)]
+    assert codes == [200, 200, 200, 200, 429, 429]
+
+
+def test_spoofed_x_forwarded_for_does_not_raise_the_limit_behind_one_proxy(client, settings):
+    settings.RATELIMIT_TRUSTED_PROXIES = 1
+    # the client sends a made-up X-Forwarded-For; our proxy (10.0.0.2) appends the real address
+    codes = [login(client, f"u{i}", REMOTE_ADDR="10.0.0.2",
+                   HTTP_X_FORWARDED_FOR=f"203.0.113.{i}, 198.51.100.20").status_code for i in range(6)]
+    assert codes == [200, 200, 200, 200, 429, 429]
+    # another real client behind the same proxy has its own allowance
+    assert login(client, "z", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.21").status_code == 200
+
+
+@pytest.mark.parametrize("trusted,meta,expected", [
+    (0, {"REMOTE_ADDR": "192.0.2.1", "HTTP_X_FORWARDED_FOR": "1.2.3.4"}, "192.0.2.1"),
+    (1, {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "1.2.3.4, 192.0.2.1"}, "192.0.2.1"),
+    (2, {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "1.2.3.4, 192.0.2.1, 10.0.0.1"}, "192.0.2.1"),
+    (2, {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "10.0.0.1"}, "10.0.0.2"),  # fewer hops than proxies
+    (1, {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "not-an-ip"}, "10.0.0.2"),
+    (0, {"REMOTE_ADDR": "2001:db8:1:2:3:4:5:6"}, "2001:db8:1:2::/64"),
+    (0, {"REMOTE_ADDR": "::ffff:192.0.2.9"}, "192.0.2.9"),
+])
+def test_client_ip(settings, trusted, meta, expected):
+    settings.RATELIMIT_TRUSTED_PROXIES = trusted
+    assert adapter.client_ip(RequestFactory().get("/", **meta)) == expected
+
+
+def test_score_submission_is_limited_with_a_json_429(client):
+    body = {"player": "ann", "score": 1}
+    codes = [client.post("/api/leaderboards/reaction/scores", body, content_type="application/json").status_code
+             for _ in range(3)]
+    assert codes == [201, 201, 429]
+    refused = client.post("/api/leaderboards/reaction/scores", body, content_type="application/json")
+    assert refused.json()["error"] == "rate_limited" and refused.json()["rule"] == "leaderboard-scores"
+    assert refused["RateLimit-Limit"] == "2" and int(refused["Retry-After"]) >= 1
+    # reads are not submissions: the general API rule (limit 5) still admits them, with headers
+    ok = client.get("/api/leaderboards/reaction/top")
+    assert ok.status_code == 200 and ok["RateLimit-Limit"] == "5"
+
+
+def test_the_api_rule_keys_by_api_key_then_ip(client):
+    codes = [client.get("/api/leaderboards/reaction/top").status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    assert client.get("/api/leaderboards/reaction/top", HTTP_X_API_KEY="k1").status_code == 200
+
+
+def test_checkout_rule_applies_to_post_api_orders_even_before_the_route_exists(client):
+    codes = [client.post("/api/orders", {}, content_type="application/json").status_code for _ in range(3)]
+    assert codes[2] == 429 and codes[0] != 429
+
+
+def test_all_matching_rules_are_decided_in_one_round_trip(r):
+    request = RequestFactory().post("/accounts/login/", {"username": "ada", "password": "x"})
+    chosen = [adapter.rules()["login-ip"], adapter.rules()["login-username"]]
+    adapter.check(request, chosen)  # loads the scripts
+    with tracing() as trace:
+        assert adapter.check(request, chosen) is None
+    assert (trace.round_trip_count, trace.command_count) == (1, 2)
+
+
+def test_fail_open_and_fail_closed_when_redis_is_down(client, redis_server):
+    redis_server.stop()
+    # the API rule fails open: the request goes through (and the route answers for itself)
+    response = client.post("/api/orders/nothing-here", {}, content_type="application/json")
+    assert response.status_code == 404
+    # login fails closed: 503 with a page saying why
+    refused = login(client, "ada")
+    assert refused.status_code == 503 and "paused" in refused.content.decode()
+    # checkout fails closed too, in JSON
+    refused = client.post("/api/orders", {}, content_type="application/json")
+    assert refused.status_code == 503 and refused.json()["error"] == "rate_limiter_unavailable"
+
+
+def test_async_views_use_adecide(settings):
+    import asyncio
+
+    from django.http import HttpResponse
+
+    @adapter.ratelimit("login-username")
+    async def view(request):
+        return HttpResponse("ok")
+
+    async def run():
+        factory = RequestFactory()
+        return [(await view(factory.post("/", {"username": "eve"}))).status_code for _ in range(3)]
+
+    assert asyncio.run(run()) == [200, 200, 429]
+
+
+def team_key(request):
+    """A key function given by dotted path in a rule: one limit per team header."""
+    team = request.META.get("HTTP_X_TEAM")
+    return f"team:{team}" if team else None
+
+
+def test_key_by_a_function_and_skipped_when_it_returns_none(client, settings):
+    settings.RATELIMIT_RULES = rules(team={"path": r"^/api/", "key": "tests.config.test_ratelimit_adapter.team_key",
+                                           "algorithm": "fixed_window", "limit": 1, "period": 60})
+    url = "/api/leaderboards/reaction/top"
+    assert client.get(url, HTTP_X_TEAM="red").status_code == 200
+    assert client.get(url, HTTP_X_TEAM="red", REMOTE_ADDR="192.0.2.50").status_code == 429
+    assert client.get(url, HTTP_X_TEAM="blue").status_code == 200
+    assert client.get(url).status_code == 200  # no team: the rule does not apply
+
+
+def test_system_check_reports_broken_rules(settings):
+    settings.RATELIMIT_RULES = {
+        "ok": {"key": "ip", "algorithm": "gcra", "limit": 5, "period": 1},
+        "bad-algo": {"key": "ip", "algorithm": "leaky", "limit": 5, "period": 1},
+        "bad-key": {"key": "no.such.function", "algorithm": "gcra", "limit": 5, "period": 1},
+        "bad-fail": {"key": "ip", "algorithm": "gcra", "limit": 5, "period": 1, "fail": "maybe"},
+        "bad-limit": {"key": "ip", "algorithm": "gcra", "limit": 0, "period": 1},
+    }
+    errors = adapter.check_rules()
+    assert sorted(e.msg.split("'")[1] for e in errors) == ["bad-algo", "bad-fail", "bad-key", "bad-limit"]
+    assert {e.id for e in errors} == {"site_config.E010"}
