@@ -1,0 +1,21 @@
+# The app image used by compose.yaml: web server, stream workers and Celery share it.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY redis_patterns ./redis_patterns
+COPY shop ./shop
+COPY leaderboard ./leaderboard
+COPY sessions_app ./sessions_app
+COPY realtime ./realtime
+COPY workers ./workers
+COPY bench ./bench
+COPY manage.py Procfile ./
+RUN pip install . && useradd --create-home app && mkdir -p /app/var && chown app /app/var
+USER app
+
+EXPOSE 8000
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets-sansio", "--lifespan", "off"]
