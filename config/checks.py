@@ -7,6 +7,8 @@
 - ``site_config.E002``: a pickle serializer.  Unpickling what comes back from
   Redis runs code chosen by whoever can write to that Redis.
 - ``site_config.E003``: a Celery serializer other than JSON, for the same reason.
+- ``site_config.E004``: a Celery hard time limit not below the broker's
+  ``visibility_timeout``: a task could outlive it and run twice.
 """
 
 from __future__ import annotations
@@ -51,5 +53,19 @@ def check_celery_serializers(app_configs=None, **kwargs) -> list[Error]:
             f"Celery accepts or sends {', '.join(bad)}.",
             hint="Use JSON only (CELERY_ACCEPT_CONTENT = ['json']).",
             id="site_config.E003",
+        )]
+    return []
+
+
+@register()
+def check_celery_visibility_timeout(app_configs=None, **kwargs) -> list[Error]:
+    timeout = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).get("visibility_timeout", 3600)
+    limit = getattr(settings, "CELERY_TASK_TIME_LIMIT", None)
+    if limit is None or limit >= timeout:
+        return [Error(
+            f"CELERY_TASK_TIME_LIMIT ({limit}) is not below the broker visibility_timeout ({timeout}s).",
+            hint="A task still running when the visibility timeout passes is delivered again and runs "
+                 "twice. Set a hard time limit below the timeout (and keep tasks idempotent).",
+            id="site_config.E004",
         )]
     return []

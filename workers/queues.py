@@ -1,0 +1,96 @@
+"""Queues and task idempotency, put to work: the Django side of ``redis_patterns.queues``.
+
+- ``demo_queues()``: the priority, delayed and reliable queues of the queues
+  page (and of the Celery beat tasks that promote and reap them).
+- ``run_once(...)``: what makes a Celery task with ``acks_late`` safe to
+  deliver twice.  With ``acks_late`` a message is acknowledged after the task
+  returns; if the task outlives the broker's ``visibility_timeout`` (or its
+  worker dies), the message is delivered again and the task body runs twice.
+  ``run_once`` records per idempotency key "running" (with a lease) and then
+  "done", so a second delivery skips work that is done, and waits (retries
+  later) while the first is still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from config.redis import get_redis
+from redis_patterns.lock import lock_scripts, new_token
+from redis_patterns.queues import Deduplicator, DelayedQueue, PriorityQueue, ReliableQueue
+from workers import keys_locks
+
+DEMO_QUEUE = "demo"
+DEMO_TTL_MS = 24 * 3600 * 1000  # demo keys live a day after their last write
+DEMO_LEASE_MS = 10_000  # a demo worker has 10 s before the reaper takes its job back
+DEMO_DEDUP_TTL_S = 600
+
+
+@dataclass
+class Queues:
+    priority: PriorityQueue
+    delayed: DelayedQueue
+    reliable: ReliableQueue
+    dedup: Deduplicator
+
+
+def demo_queues(client: Any = None, queue: str = DEMO_QUEUE) -> Queues:
+    """The demo page's queues; delayed jobs become ready in the reliable queue's ready list."""
+    client = client or get_redis()
+    k = keys_locks
+    return Queues(
+        priority=PriorityQueue(client, k.priority_queue_key(queue), ttl_ms=DEMO_TTL_MS),
+        delayed=DelayedQueue(client, k.delayed_key(queue), k.ready_key(queue), ttl_ms=DEMO_TTL_MS),
+        reliable=ReliableQueue(client, k.ready_key(queue), k.processing_key(queue), k.deadlines_key(queue),
+                               lease_ms=DEMO_LEASE_MS, ttl_ms=DEMO_TTL_MS),
+        dedup=Deduplicator(client, lambda job_id: k.dedup_key(queue, job_id), ttl_s=DEMO_DEDUP_TTL_S),
+    )
+
+
+class AlreadyRunning(Exception):
+    """Another delivery of the same task is running now; retry after ``retry_in`` seconds."""
+
+    def __init__(self, retry_in: int) -> None:
+        super().__init__(f"another delivery is running; retry in {retry_in}s")
+        self.retry_in = retry_in
+
+
+class AlreadyDone(Exception):
+    """This idempotency key's work is done: skip it."""
+
+
+@contextlib.contextmanager
+def run_once(task_name: str, idempotency_key: str, *, lease_s: int = 600, done_ttl_s: int = 7 * 86_400,
+             client: Any = None) -> Iterator[None]:
+    """Run the block at most once per ``(task_name, idempotency_key)`` among concurrent deliveries.
+
+    ``SET task:once:<h> running:<token> NX EX lease`` claims the work (1 round
+    trip).  On success the block runs and the key becomes ``done`` for
+    ``done_ttl_s``; on an exception the claim is deleted (compare-and-delete,
+    so only our own claim), letting a retry run it again.
+
+    Raises:
+        AlreadyDone: the work was completed by an earlier delivery.
+        AlreadyRunning: another delivery holds the claim; retry after its lease.
+
+    The lease must exceed the task's hard time limit, so a claim never lapses
+    while its task can still be running.
+    """
+    client = client or get_redis()
+    k = keys_locks.task_once_key(task_name, idempotency_key)
+    claim = f"running:{new_token()}"
+    if not client.set(k, claim, nx=True, ex=lease_s):
+        state = client.get(k)
+        if state == "done":
+            raise AlreadyDone(idempotency_key)
+        ttl = client.ttl(k)
+        raise AlreadyRunning(max(1, int(ttl) if ttl and ttl > 0 else 1))
+    try:
+        yield
+    except BaseException:
+        lock_scripts().call(client, "compare_and_delete", keys=[k], args=[claim])
+        raise
+    client.set(k, "done", ex=done_ttl_s)
