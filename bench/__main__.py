@@ -28,6 +28,7 @@ OUT = ROOT / "docs" / "benchmarks"
 BENCHMARKS: dict[str, str] = {
     "redis_py_versions": "which redis-py release to pin: GET round trip and pipelined SETs",
     "tracing_overhead": "cost of the per-request command trace, as a ratio",
+    "locks": "lock acquire+release vs a plain GET, and Redlock on 3 servers vs one",
 }
 
 
