@@ -207,8 +207,8 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE.update({
     # workers/ (issue 5b): move due delayed jobs, give dead workers' jobs back,
     # and the singleton snapshot guarded by a lock with a fencing token.
-    "workers-promote-delayed-jobs": {"task": "workers.tasks.promote_delayed_jobs", "schedule": 2.0},
-    "workers-reap-reliable-queue": {"task": "workers.tasks.reap_reliable_queue", "schedule": 5.0},
+    "workers-promote-delayed-jobs": {"task": "workers.tasks.promote_delayed_jobs", "schedule": 5.0},
+    "workers-reap-reliable-queue": {"task": "workers.tasks.reap_reliable_queue", "schedule": 10.0},
     "workers-queue-snapshot": {"task": "workers.tasks.snapshot_queue_depths", "schedule": 30.0},
 })
 # Redlock: independent Redis servers (not replicas of each other), e.g.

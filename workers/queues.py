@@ -20,7 +20,14 @@ from typing import Any
 
 from config.redis import get_redis
 from redis_patterns.lock import lock_scripts, new_token
-from redis_patterns.queues import Deduplicator, DelayedQueue, PriorityQueue, ReliableQueue
+from redis_patterns.queues import (
+    PRIORITY_SPAN,
+    Deduplicator,
+    DelayedQueue,
+    PriorityQueue,
+    ReliableQueue,
+    now_ms,
+)
 from workers import keys_locks
 
 DEMO_QUEUE = "demo"
@@ -48,6 +55,49 @@ def demo_queues(client: Any = None, queue: str = DEMO_QUEUE) -> Queues:
                                lease_ms=DEMO_LEASE_MS, ttl_ms=DEMO_TTL_MS),
         dedup=Deduplicator(client, lambda job_id: k.dedup_key(queue, job_id), ttl_s=DEMO_DEDUP_TTL_S),
     )
+
+
+def demo_snapshot(q: Queues, *, count: int = 20, promote: bool = True) -> dict[str, Any]:
+    """What the queues page shows, in one pipelined round trip.
+
+    With ``promote`` the pipeline first runs the promote script, so a page
+    load moves due delayed jobs before reading (the page is a promoter too).
+    Returns ``promoted`` (int), ``priority`` ``[(job, priority)]``, ``delayed``
+    ``[(job, run_at_ms)]``, ``ready`` (next first), ``processing``
+    ``[(job, deadline_ms or None)]`` and ``now_ms``.
+    """
+    client = q.reliable.client
+    pipe = client.pipeline(transaction=False)
+    if promote:
+        q.delayed.scripts.queue(client, pipe, "queue_promote_due", keys=[q.delayed.key, q.delayed.ready_key],
+                                args=[now_ms(), 100, q.delayed.ttl_ms or 0])
+    pipe.zrange(q.priority.key, 0, count - 1, withscores=True)
+    pipe.zrange(q.delayed.key, 0, count - 1, withscores=True)
+    pipe.lrange(q.reliable.ready_key, -count, -1)
+    pipe.lrange(q.reliable.processing_key, 0, 99)
+    pipe.zrange(q.reliable.deadlines_key, 0, -1, withscores=True)
+    replies = pipe.execute(raise_on_error=False)
+    promoted = 0
+    if promote:
+        first = replies.pop(0)
+        if isinstance(first, Exception):
+            # A pipeline cannot reload a script the server forgot (a restart,
+            # FUNCTION FLUSH): promote with a plain call, which reloads it.
+            first = q.delayed.promote()
+        promoted = int(first)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    priority, delayed, ready, processing, deadlines = replies
+    by_job = {job: int(score) for job, score in deadlines}
+    return {
+        "promoted": promoted,
+        "priority": [(job, int(score) // PRIORITY_SPAN) for job, score in priority],
+        "delayed": [(job, int(score)) for job, score in delayed],
+        "ready": list(reversed(ready)),
+        "processing": [(job, by_job.get(job)) for job in processing],
+        "now_ms": now_ms(),
+    }
 
 
 class AlreadyRunning(Exception):

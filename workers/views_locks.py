@@ -187,7 +187,8 @@ def locks_page(request: HttpRequest) -> HttpResponse:
         except RedisError as exc:
             context["error"] = str(exc)
     context["lease"] = request.session.get(SESSION_LEASE)
-    context["row"] = locks.resource_state(DEMO_RESOURCE)
+    context["row"] = row = locks.resource_state(DEMO_RESOURCE)
+    context["row_value"] = json.dumps(row.value) if row else ""
     context["attempts"] = locks.recent_attempts(DEMO_RESOURCE, 8)
     return render(request, "workers/locks.html", context, status=status)
 
@@ -208,17 +209,17 @@ def _show(job: str) -> dict[str, Any]:
 
 
 def _queue_state() -> dict[str, Any]:
-    q = queues.demo_queues()
-    # Reloading the page is also a promoter: due jobs appear as soon as they are due.
-    promoted = q.delayed.promote()
-    now = now_ms()
+    # One round trip: the promote script (reloading the page is also a
+    # promoter: due jobs appear as soon as they are due) and every read.
+    snap = queues.demo_snapshot(queues.demo_queues())
+    now = snap["now_ms"]
     return {
-        "promoted": promoted,
-        "priority": [{**_show(j), "priority": p} for j, p in q.priority.peek(20)],
-        "delayed": [{**_show(j), "due_in_s": max(0.0, (at - now) / 1000)} for j, at in q.delayed.pending(20)],
-        "ready": [_show(j) for j in q.reliable.ready(20)],
+        "promoted": snap["promoted"],
+        "priority": [{**_show(j), "priority": p} for j, p in snap["priority"]],
+        "delayed": [{**_show(j), "due_in_s": max(0.0, (at - now) / 1000)} for j, at in snap["delayed"]],
+        "ready": [_show(j) for j in snap["ready"]],
         "processing": [{**_show(j), "deadline_in_s": None if d is None else (d - now) / 1000}
-                       for j, d in q.reliable.processing()],
+                       for j, d in snap["processing"]],
     }
 
 
