@@ -93,7 +93,8 @@ def _paused_holder_scenario() -> list[dict[str, Any]]:
                   "ok": None})
     client = get_redis()
     deadline = time.monotonic() + 2.0
-    while client.pttl(keys_locks.lock_key(DEMO_LOCK)) > 0 and time.monotonic() < deadline:
+    # Until the key is gone: PTTL says 0 in its last millisecond, while it still exists.
+    while client.exists(keys_locks.lock_key(DEMO_LOCK)) and time.monotonic() < deadline:
         time.sleep(0.01)  # a demo request waits out the 150 ms TTL
     steps.append({"who": "Redis", "what": "A's lock expires; A does not know", "fence": None, "ok": None})
     b_lock = locks.job_lock(DEMO_LOCK, ttl_ms=10_000)

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -64,13 +65,21 @@ def test_expired_holder_cannot_release_or_extend_the_next_holders_lock(client, s
 
 
 def test_blocking_acquire_waits_for_release_and_times_out(client):
-    lock = Lock(client, KEY, FENCE, ttl_ms=30_000)
+    slept = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        slept.set()  # the waiter found the lock busy and is backing off
+        time.sleep(seconds)
+
+    lock = Lock(client, KEY, FENCE, ttl_ms=30_000, sleep=sleep)
     held = lock.try_acquire()
     assert lock.acquire(timeout=0.05) is None, "busy until the timeout: None"
+    slept.clear()
     got: list = []
     waiter = threading.Thread(target=lambda: got.append(lock.acquire(timeout=10)))
     waiter.start()
-    wait_for(lambda: waiter.is_alive(), timeout=2)
+    wait_for(slept.is_set, timeout=5)
+    assert not got, "still waiting while the lock is held"
     lock.release(held)
     waiter.join(10)
     assert got and got[0] is not None and got[0].fence == held.fence + 1

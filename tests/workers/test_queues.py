@@ -63,14 +63,14 @@ def test_delayed_job_appears_in_ready_when_due(client, r):
 
 def test_reliable_queue_page_worker_dies_and_reaper_recovers(client):
     q = queues.demo_queues()
-    _post(client, "queues", action="push_reliable", label="resize")
+    _post(client, "queues", action="push_reliable", label="thumbnail-42")
     _post(client, "queues", action="take_die")
     [(job, deadline)] = q.reliable.processing()
     assert q.reliable.ready() == []
-    assert "resize" in client.get(reverse("workers_locks:queues")).content.decode()
+    assert "<td>thumbnail-42</td>" in client.get(reverse("workers_locks:queues")).content.decode()
     # The beat task's reaper, with the lease over (controlled clock instead of waiting 10 s).
     assert q.reliable.reap(now=deadline).requeued == 1
-    assert [queues_label(j) for j in q.reliable.ready()] == ["resize"]
+    assert [queues_label(j) for j in q.reliable.ready()] == ["thumbnail-42"]
     _post(client, "queues", action="take_ack")
     assert q.reliable.counts() == (0, 0)
 
@@ -112,8 +112,10 @@ def test_locks_page_acquire_write_release(client, r):
 
 
 def test_locks_page_paused_holder_scenario_shows_the_rejection(client):
-    page = _post(client, "locks", action="pause").content.decode()
-    assert "rejected by the fence" in page
+    response = _post(client, "locks", action="pause")
+    page = response.content.decode()
+    steps = page[page.find('id="pause-steps"'):]
+    assert "<strong class=\"error\">rejected by the fence</strong>" in steps, steps[:1500]
     attempts = list(FencedWriteAttempt.objects.order_by("id"))
     assert [(a.writer.split()[0], a.accepted) for a in attempts] == [("B", True), ("A", False)]
     assert attempts[0].fence > attempts[1].fence
@@ -133,7 +135,7 @@ def test_locks_page_fails_closed_when_redis_is_down(client, redis_server):
     try:
         response = _post(client, "locks", action="acquire")
         assert response.status_code == 503
-        assert "fails closed" in response.content.decode()
+        assert "(the lock fails closed: nothing was done)" in response.content.decode()
         assert client.get(reverse("workers_locks:queues")).status_code == 200
     finally:
         redis_server.start()
@@ -149,7 +151,7 @@ def test_redlock_on_the_page_with_three_servers(client, settings, redis_server_f
     servers[0].kill()
     settings.REDLOCK_URLS = [s.url for s in servers]
     page = _post(client, "locks", action="redlock").content.decode()
-    assert "Votes: <strong>2</strong> of 3" in page and "acquired" in page
+    assert "Votes: <strong>2</strong> of 3" in page and "acquired, valid for" in page
 
 
 # --- run_once --------------------------------------------------------------------------------------
@@ -192,3 +194,11 @@ def test_run_once_concurrent_delivery_waits_and_failure_allows_a_retry(r):
     with run_once("t.task", "k3"):
         ran.append(True)
     assert ran == [True], "a failed run releases its claim so a retry can do the work"
+
+
+def test_queues_page_reads_everything_in_one_round_trip(client):
+    client.get(reverse("workers_locks:queues"))  # loads the scripts, opens the connection
+    response = client.get(reverse("workers_locks:queues"))
+    assert response.status_code == 200
+    assert 'rtt"' in response["Server-Timing"]
+    assert response["Server-Timing"].endswith('cmds, 1 rtt"'), response["Server-Timing"]
