@@ -291,7 +291,7 @@ class ReliableQueue:
         now = self.clock() if now is None else now
         requeued, adopted = self.scripts.call(
             self.client, "queue_reap", keys=[self.ready_key, self.processing_key, self.deadlines_key],
-            args=[now, limit, grace_ms if grace_ms is not None else self.lease_ms, scan])
+            args=[now, limit, grace_ms if grace_ms is not None else self.lease_ms, scan, self.ttl_ms or 0])
         return ReapResult(int(requeued), int(adopted))
 
     def counts(self) -> tuple[int, int]:

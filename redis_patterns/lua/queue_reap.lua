@@ -14,6 +14,7 @@
 -- ARGV[2]  most jobs to requeue in one call
 -- ARGV[3]  grace in ms for processing jobs that have no deadline
 -- ARGV[4]  how many processing entries to scan for missing deadlines
+-- ARGV[5]  TTL in ms to (re)set on the keys this call wrote; 0 = none
 -- Returns  {requeued, adopted}: jobs put back, and deadline-less jobs given a deadline
 local now = tonumber(ARGV[1])
 if now == nil then
@@ -38,6 +39,16 @@ if scan > 0 then
       redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), job)
       adopted = adopted + 1
     end
+  end
+end
+local ttl = tonumber(ARGV[5]) or 0
+if ttl > 0 then
+  -- RPUSH/ZADD may have created a key that had gone: give it its TTL here, in the same script.
+  if requeued > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+  if adopted > 0 then
+    -- the worker died before its own PEXPIRE: the processing list may have none
+    redis.call('PEXPIRE', KEYS[3], ttl)
+    redis.call('PEXPIRE', KEYS[2], ttl)
   end
 end
 return {requeued, adopted}

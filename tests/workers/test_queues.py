@@ -61,7 +61,7 @@ def test_delayed_job_appears_in_ready_when_due(client, r):
     assert 0 < r.pttl(keys_locks.ready_key(queues.DEMO_QUEUE)), "demo keys carry a TTL"
 
 
-def test_reliable_queue_page_worker_dies_and_reaper_recovers(client):
+def test_reliable_queue_page_worker_dies_and_reaper_recovers(client, r):
     q = queues.demo_queues()
     _post(client, "queues", action="push_reliable", label="thumbnail-42")
     _post(client, "queues", action="take_die")
@@ -70,6 +70,7 @@ def test_reliable_queue_page_worker_dies_and_reaper_recovers(client):
     assert "<td>thumbnail-42</td>" in client.get(reverse("workers_locks:queues")).content.decode()
     # The beat task's reaper, with the lease over (controlled clock instead of waiting 10 s).
     assert q.reliable.reap(now=deadline).requeued == 1
+    assert 0 < r.pttl(keys_locks.ready_key(queues.DEMO_QUEUE)), "a ready list the reaper recreated has its TTL"
     assert [queues_label(j) for j in q.reliable.ready()] == ["thumbnail-42"]
     _post(client, "queues", action="take_ack")
     assert q.reliable.counts() == (0, 0)
