@@ -201,7 +201,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # timeout). Tasks also guard their effect (workers.queues.run_once, or a fenced
 # write), because a crashed worker's task is redelivered by design.
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
-CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
+CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)  # SoftTimeLimitExceeded first, to clean up
 # Periodic tasks (celery beat). Each app adds its own entries with .update().
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE.update({
