@@ -198,6 +198,8 @@ class DelayedQueue:
                 (one clock for every promoter, whatever their own clocks say).
             limit: most jobs moved per call.
         """
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be 1..1000 (the script unpacks the batch into one ZREM/LPUSH)")
         now = self.clock() if now is None else now
         return int(self.scripts.call(self.client, "queue_promote_due", keys=[self.key, self.ready_key],
                                      args=["" if server_clock else now, limit, self.ttl_ms or 0]))

@@ -204,3 +204,23 @@ def test_paused_holder_write_is_rejected_by_the_fence(shared_db, raw_redis, tmp_
         assert [(w, f, bool(ok)) for w, f, ok in cur.fetchall()] == [("B", fence_b, True), ("A", fence_a, False)]
     finally:
         conn.close()
+
+
+# --- the page, in a real browser -------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_locks_page_in_a_browser(page, live_server_url):
+    """Acquire, write with the fence, release; then the paused-holder story ends in a rejection."""
+    page.goto(live_server_url + "/patterns/locks/")
+    page.fill("input[name=ttl_s]", "30")
+    page.click("button[value=acquire]")
+    assert "Acquired with fencing token 1" in page.locator(".messages").inner_text()
+    page.click("button[value=write]")
+    assert "Write with fence 1 accepted." in page.locator(".messages").inner_text()
+    page.click("button[value=release]")
+    assert "Released." in page.locator(".messages").inner_text()
+    page.click("button[value=pause]")
+    rows = page.locator("#pause-steps tbody tr").all_inner_texts()
+    assert any("wakes up" in row and "rejected by the fence" in row for row in rows), rows
+    assert any("writes the report row" in row and "accepted" in row for row in rows), rows

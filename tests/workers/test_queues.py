@@ -203,3 +203,22 @@ def test_queues_page_reads_everything_in_one_round_trip(client):
     assert response.status_code == 200
     assert 'rtt"' in response["Server-Timing"]
     assert response["Server-Timing"].endswith('cmds, 1 rtt"'), response["Server-Timing"]
+
+
+@pytest.mark.browser
+def test_queues_page_in_a_browser(page, live_server_url):
+    page.goto(live_server_url + "/patterns/queues/")
+    for label, priority in (("later", "8"), ("first", "0")):
+        page.locator("form:has(button[value=push_priority]) input[name=label]").fill(label)
+        page.fill("input[name=priority]", priority)
+        page.click("button[value=push_priority]")
+    assert page.locator("#priority-jobs tbody tr").all_inner_texts()[0].split() == ["0", "first"]
+    page.locator("form:has(button[value=push_reliable]) input[name=label]").fill("crashy job")
+    page.click("button[value=push_reliable]")
+    page.click("button[value=take_die]")
+    assert "died before acking" in page.locator(".messages").inner_text()
+    assert "crashy job" in page.locator("#processing-jobs").inner_text()
+    for _ in range(2):
+        page.locator("input[name=job_id]").fill("receipt-7")
+        page.click("button[value=dedup]")
+    assert "dropped as a duplicate" in page.locator(".messages").inner_text()
