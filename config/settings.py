@@ -239,7 +239,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # `collectstatic` target, for a deployment that wants one
+STATIC_ROOT.mkdir(exist_ok=True)
 # Served by WhiteNoise straight from the apps' static/ folders: no CDN, no
 # collectstatic step needed to run; the site works offline.
 WHITENOISE_USE_FINDERS = True

@@ -67,4 +67,8 @@ echo "  Health:   http://$WEB_HOST:$WEB_PORT/healthz"
 echo "  Redis:    $REDIS_URL"
 echo "  Ctrl-C stops everything started here."
 echo
-"$BIN/honcho" start -f Procfile
+status=0
+"$BIN/honcho" start -f Procfile || status=$?
+# Ctrl-C is how you stop it: not an error.
+if [ "$status" = 130 ]; then status=0; fi
+exit "$status"
