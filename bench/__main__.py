@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "tracing_overhead": "cost of the per-request command trace, as a ratio",
     "leaderboard": "leaderboard at 1k and 1M players: top-10, rank, around-me vs a GET; memory per player",
     "ratelimit": "rate limiters: latency per decision vs a GET, throughput of 2 processes on one key",
+    "locks": "lock acquire+release vs a plain GET, and Redlock on 3 servers vs one",
 }
 
 

@@ -7,6 +7,8 @@
 - ``site_config.E002``: a pickle serializer.  Unpickling what comes back from
   Redis runs code chosen by whoever can write to that Redis.
 - ``site_config.E003``: a Celery serializer other than JSON, for the same reason.
+- ``site_config.E004``: a Celery hard time limit not below the broker's
+  ``visibility_timeout``: a task could outlive it and run twice.
 """
 
 from __future__ import annotations
@@ -55,3 +57,16 @@ def check_celery_serializers(app_configs=None, **kwargs) -> list[Error]:
     return []
 
 from config import ratelimit as _ratelimit  # noqa: E402,F401 - registers site_config.E010 (rate-limit rules)
+
+@register()
+def check_celery_visibility_timeout(app_configs=None, **kwargs) -> list[Error]:
+    timeout = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).get("visibility_timeout", 3600)
+    limit = getattr(settings, "CELERY_TASK_TIME_LIMIT", None)
+    if limit is None or limit >= timeout:
+        return [Error(
+            f"CELERY_TASK_TIME_LIMIT ({limit}) is not below the broker visibility_timeout ({timeout}s).",
+            hint="A task still running when the visibility timeout passes is delivered again and runs "
+                 "twice. Set a hard time limit below the timeout (and keep tasks idempotent).",
+            id="site_config.E004",
+        )]
+    return []

@@ -195,6 +195,25 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The other half of the visibility_timeout choice: a hard time limit well under
+# it, so no task can outlive its visibility window and be handed to a second
+# worker while still running (site_config.E004 refuses a limit >= the
+# timeout). Tasks also guard their effect (workers.queues.run_once, or a fenced
+# write), because a crashed worker's task is redelivered by design.
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
+CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)  # SoftTimeLimitExceeded first, to clean up
+# Periodic tasks (celery beat). Each app adds its own entries with .update().
+CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE.update({
+    # workers/ (issue 5b): move due delayed jobs, give dead workers' jobs back,
+    # and the singleton snapshot guarded by a lock with a fencing token.
+    "workers-promote-delayed-jobs": {"task": "workers.tasks.promote_delayed_jobs", "schedule": 5.0},
+    "workers-reap-reliable-queue": {"task": "workers.tasks.reap_reliable_queue", "schedule": 10.0},
+    "workers-queue-snapshot": {"task": "workers.tasks.snapshot_queue_depths", "schedule": 30.0},
+})
+# Redlock: independent Redis servers (not replicas of each other), e.g.
+# REDLOCK_URLS=redis://10.0.0.1:6379/0,redis://10.0.0.2:6379/0,redis://10.0.0.3:6379/0
+REDLOCK_URLS = env_list("REDLOCK_URLS")
 
 # --- security ------------------------------------------------------------------------
 # HTTPS itself (redirects, HSTS, secure cookies) is the proxy's job in front of

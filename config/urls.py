@@ -16,4 +16,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include((accounts.urlpatterns, "accounts"))),
     path("", include("leaderboard.urls")),
+    path("", include("workers.urls_locks")),
 ]

@@ -44,7 +44,9 @@ USE_CASES: list[UseCase] = [
     UseCase("1.2, 9.1", "Notifications", "Pub/sub over Channels, with missed-event replay from a stream.",
             "Pub/Sub, Stream", "realtime/"),
     UseCase("7, 8.7", "Locks with fencing tokens", "A lock whose token is checked by the database.",
-            "String, Lua", "redis_patterns/lock.py"),
+            "String, Lua", "redis_patterns/lock.py", "workers_locks:locks"),
+    UseCase("8.4, 8.8", "Queues", "Priority (BZPOPMIN), delayed jobs, a reliable queue with a reaper, "
+            "job deduplication.", "Sorted set, List, String", "redis_patterns/queues.py", "workers_locks:queues"),
     UseCase("8.5", "Sessions", "Redis sessions, active sessions per user, revoke.", "Hash", "sessions_app/"),
     UseCase("2.7", "Unique visitors", "HyperLogLog next to the exact count and its error.", "HyperLogLog",
             "shop/"),
