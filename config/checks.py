@@ -56,7 +56,6 @@ def check_celery_serializers(app_configs=None, **kwargs) -> list[Error]:
         )]
     return []
 
-from config import ratelimit as _ratelimit  # noqa: E402,F401 - registers site_config.E010 (rate-limit rules)
 
 @register()
 def check_celery_visibility_timeout(app_configs=None, **kwargs) -> list[Error]:
@@ -70,3 +69,6 @@ def check_celery_visibility_timeout(app_configs=None, **kwargs) -> list[Error]:
             id="site_config.E004",
         )]
     return []
+
+
+from config import ratelimit as _ratelimit  # noqa: E402,F401 - registers site_config.E010 (rate-limit rules)

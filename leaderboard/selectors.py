@@ -112,10 +112,15 @@ def board_top(ref: BoardRef, *, limit: int = 10, offset: int = 0) -> list[Entry]
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInput("invalid_page", f"limit must be 1-{MAX_PAGE} and offset >= 0")
     client = get_redis()
-    pipe = client.pipeline(transaction=False)
-    skip = _prepare(client, pipe, ref)
-    pipe.zrange(ref.key, offset, offset + limit - 1, desc=True, withscores=True, score_cast_func=str)
-    rows = pipe.execute()[skip]
+    skip = 0
+
+    def build(pipe: Any) -> None:
+        nonlocal skip
+        skip = _prepare(client, pipe, ref)
+        pipe.zrange(ref.key, offset, offset + limit - 1, desc=True, withscores=True, score_cast_func=str)
+
+    # run_pipeline: the weekly script builds the key the read then reads.
+    rows = lb_scripts().run_pipeline(client, build)[skip]
     return [Entry(offset + i + 1, player, _score(ref, score)) for i, (player, score) in enumerate(rows)]
 
 
@@ -127,20 +132,28 @@ def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | N
     client = get_redis()
     if around == 0:
         # rank alone needs no script: ZREVRANK and ZSCORE pipelined are one round trip
-        pipe = client.pipeline(transaction=False)
-        skip = _prepare(client, pipe, ref)
-        pipe.zrevrank(ref.key, player)
-        pipe.zscore(ref.key, player)
-        rank, score = pipe.execute()[skip:]
+        skip = 0
+
+        def build_rank(pipe: Any) -> None:
+            nonlocal skip
+            skip = _prepare(client, pipe, ref)
+            pipe.zrevrank(ref.key, player)
+            pipe.zscore(ref.key, player)
+
+        rank, score = lb_scripts().run_pipeline(client, build_rank)[skip:]
         if rank is None or score is None:
             return None
         entry = Entry(int(rank) + 1, player, _score(ref, score))
         return Standing(player, entry.rank, entry.score, [entry])
     if ref.view in ("weekly", "friends"):
-        pipe = client.pipeline(transaction=False)
-        skip = _prepare(client, pipe, ref)
-        lb_scripts().queue(client, pipe, "around_me", keys=[ref.key], args=[player, around])
-        reply = pipe.execute()[skip]
+        skip = 0
+
+        def build_around(pipe: Any) -> None:
+            nonlocal skip
+            skip = _prepare(client, pipe, ref)
+            lb_scripts().queue(client, pipe, "around_me", keys=[ref.key], args=[player, around])
+
+        reply = lb_scripts().run_pipeline(client, build_around)[skip]
     else:
         reply = lb_scripts().call(client, "around_me", keys=[ref.key], args=[player, around])
     if reply is None:

@@ -87,8 +87,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from redis.exceptions import ResponseError
-
 from redis_patterns.scripts import Scripts
 
 MAX_EXACT = 2**53
@@ -290,14 +288,11 @@ def decide_many(client: Any, requests: Sequence[tuple[RateLimiter, str, int] | t
     jobs = [(r[0], r[1], r[2], r[3] if len(r) > 3 else now) for r in requests]
     for limiter, subject, cost, at in jobs:
         loader.queue(client, pipe, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, at))
-    replies = pipe.execute(raise_on_error=False)
+    # If the server lost its scripts (restart, failover, FUNCTION FLUSH), the
+    # loader re-runs just the failed entries; entries that ran are not repeated.
+    replies = loader.execute(client, pipe, raise_on_error=False)
     out: list[Decision | Exception] = []
-    for (limiter, subject, cost, at), reply in zip(jobs, replies, strict=True):
-        if isinstance(reply, ResponseError) and _script_missing(reply):
-            # The server lost its scripts (restart, failover, FUNCTION FLUSH): a
-            # pipeline cannot recover mid-flight, so this entry alone goes again
-            # through ``call``, which reloads.  Entries that ran are not repeated.
-            reply = loader.call(client, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, at))
+    for (limiter, _subject, _cost, _at), reply in zip(jobs, replies, strict=True):
         if isinstance(reply, Exception):
             if raise_on_error:
                 raise reply
@@ -306,7 +301,3 @@ def decide_many(client: Any, requests: Sequence[tuple[RateLimiter, str, int] | t
             out.append(limiter._decision(reply))
     return out
 
-
-def _script_missing(exc: ResponseError) -> bool:
-    text = str(exc).lower()
-    return "function not found" in text or "noscript" in text

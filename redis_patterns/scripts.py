@@ -26,7 +26,9 @@ Two ways to run, one contract
 
 Round trips
     1 per call when the script is loaded; 3 on the first call after the server
-    lost it (the failing call, the load, the retry).
+    lost it (the failing call, the load, the retry).  In a pipeline
+    (``queue`` then ``execute`` or ``run_pipeline``) the script rides along in
+    the pipeline's one round trip, with the same recovery.
 
 Header flags
     A line ``-- flags: no-writes`` in the header registers the function with
@@ -38,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -168,19 +170,66 @@ class Scripts:
               args: Sequence[Any] = ()) -> None:
         """Queue script ``name`` in ``pipe``, a pipeline of ``client``.
 
-        Its reply lands in ``pipe.execute()``.  A pipeline cannot recover from
-        ``NOSCRIPT`` mid-flight, so the first time this loader meets ``client``
-        it loads the library (or the scripts) up front, one extra round trip
-        per process.  A server that loses its scripts later (a restart without
-        persistence) makes that pipeline fail once; the next ``call`` reloads.
+        Run the pipeline with ``execute()`` (or build it in ``run_pipeline()``)
+        rather than ``pipe.execute()``: a pipeline cannot reload a script the
+        server forgot mid-flight, and those two recover.  The first time this
+        loader meets ``client`` it loads the library (or the scripts) up front,
+        one extra round trip per process.
         """
         script = self[name]
         if self._modes.get(client) is None:
             self._ensure_loaded(client)
+        queued = pipe.__dict__.setdefault("_rp_scripts", {})
+        queued[len(pipe)] = (name, tuple(keys), tuple(args))
         if self._modes.get(client):
             pipe.fcall(self.function_name(name), len(keys), *keys, *args)
         else:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+    def execute(self, client: Any, pipe: Any, *, raise_on_error: bool = True) -> list[Any]:
+        """``pipe.execute()``, recovering script entries the server had forgotten.
+
+        Each queued script that failed as missing runs again on its own through
+        ``call()`` (which reloads): entries that ran are not repeated, so this
+        is safe for pipelines of independent writes.  When later commands in the
+        pipeline depend on a script's effect, use ``run_pipeline()`` instead.
+        """
+        queued = pipe.__dict__.pop("_rp_scripts", {})
+        replies = pipe.execute(raise_on_error=False)
+        for index, (name, keys, args) in queued.items():
+            reply = replies[index]
+            if isinstance(reply, ResponseError) and _script_missing(reply):
+                replies[index] = self.call(client, name, keys=keys, args=args)
+        if raise_on_error:
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+        return replies
+
+    def run_pipeline(self, client: Any, build: Callable[[Any], None], *, transaction: bool = False) -> list[Any]:
+        """Build a pipeline with ``build(pipe)``, run it, and if the server had
+        forgotten a script, reload and run the whole pipeline once more.
+
+        For pipelines whose commands depend on a script's effect (a script that
+        builds a key, then a read of that key), where re-running the failed
+        script alone would not fix the read.  ``build`` must be safe to run
+        twice: reads, or writes that are idempotent.
+        """
+        pipe = client.pipeline(transaction=transaction)
+        build(pipe)
+        queued = pipe.__dict__.pop("_rp_scripts", {})
+        replies = pipe.execute(raise_on_error=False)
+        if any(isinstance(replies[i], ResponseError) and _script_missing(replies[i]) for i in queued):
+            self._modes.pop(client, None)
+            self._ensure_loaded(client)
+            pipe = client.pipeline(transaction=transaction)
+            build(pipe)
+            pipe.__dict__.pop("_rp_scripts", None)
+            replies = pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     def _ensure_loaded(self, client: Any) -> None:
         if self.use_functions is not False:
@@ -238,4 +287,9 @@ def _unknown_command(exc: ResponseError) -> bool:
 
 def _function_missing(exc: ResponseError) -> bool:
     return "function not found" in str(exc).lower()
+
+
+def _script_missing(exc: ResponseError) -> bool:
+    """The server no longer has the function or the script (``NOSCRIPT``)."""
+    return isinstance(exc, NoScriptError) or _function_missing(exc)
 

@@ -76,18 +76,9 @@ def demo_snapshot(q: Queues, *, count: int = 20, promote: bool = True) -> dict[s
     pipe.lrange(q.reliable.ready_key, -count, -1)
     pipe.lrange(q.reliable.processing_key, 0, 99)
     pipe.zrange(q.reliable.deadlines_key, 0, -1, withscores=True)
-    replies = pipe.execute(raise_on_error=False)
-    promoted = 0
-    if promote:
-        first = replies.pop(0)
-        if isinstance(first, Exception):
-            # A pipeline cannot reload a script the server forgot (a restart,
-            # FUNCTION FLUSH): promote with a plain call, which reloads it.
-            first = q.delayed.promote()
-        promoted = int(first)
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
+    # execute() re-runs the promote script alone if the server forgot it.
+    replies = q.delayed.scripts.execute(client, pipe)
+    promoted = int(replies.pop(0)) if promote else 0
     priority, delayed, ready, processing, deadlines = replies
     by_job = {job: int(score) for job, score in deadlines}
     return {

@@ -154,3 +154,36 @@ def test_project_scripts_load_and_work(client):
     assert scripts.call(client, "compare_and_delete", keys=["lock"], args=["token-b"]) == 0
     assert scripts.call(client, "compare_and_delete", keys=["lock"], args=["token-a"]) == 1
     assert client.exists("lock") == 0
+
+
+class TestPipelinesRecover:
+    """A pipeline cannot reload a forgotten script mid-flight; execute() and run_pipeline() do."""
+
+    def test_execute_reruns_only_the_forgotten_script(self, loader, client):
+        loader.call(client, "echo_types", keys=["k"], args=["1", "int"])
+        forget_scripts(client)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr("counter")
+        loader.queue(client, pipe, "echo_types", keys=["a"], args=["5", "int"])
+        assert loader.execute(client, pipe) == [1, 5]
+        assert client.get("counter") == "1"  # the plain command was not repeated
+        # and the next pipeline works without any call() in between
+        pipe = client.pipeline(transaction=False)
+        loader.queue(client, pipe, "echo_types", keys=["b"], args=["6", "string"])
+        assert loader.execute(client, pipe) == ["6"]
+
+    def test_run_pipeline_reruns_a_dependent_pipeline(self, loader, client):
+        loader.call(client, "echo_types", keys=["k"], args=["1", "int"])
+        forget_scripts(client)
+
+        def build(pipe):
+            loader.queue(client, pipe, "echo_types", keys=["built"], args=["7", "nil"])
+            pipe.get("built")  # reads what the script wrote
+
+        assert loader.run_pipeline(client, build) == [None, "7"]
+
+    def test_execute_raises_other_errors(self, loader, client):
+        pipe = client.pipeline(transaction=False)
+        loader.queue(client, pipe, "echo_types", keys=["a"], args=["1", "error"])
+        with pytest.raises(redis.ResponseError, match="asked for an error"):
+            loader.execute(client, pipe)
