@@ -18,9 +18,11 @@ Algorithm
     4. Every ``claim_every_s``: ``XAUTOCLAIM`` entries that have been pending in
        any consumer for longer than ``claim_idle_ms`` (a crashed or stuck
        worker's, or our own failures), look up their delivery counts
-       (``XPENDING``), move those delivered more than ``max_deliveries`` times
-       to the dead-letter stream (``XADD`` + ``XACK`` in one ``MULTI``), and
-       handle the rest.
+       (``XPENDING``) and handle them again.  An entry whose handler failed on
+       its ``max_deliveries``-th delivery goes to the dead-letter stream
+       (``XADD`` + ``XACK`` in one ``MULTI``); so does a claimed entry already
+       delivered more often than that (its handler never returned: it crashed
+       the worker each time).
     5. Every ``trim_every_s``: ``XTRIM MINID ~`` below the oldest entry that any
        group still needs (its oldest pending entry, or the first one it has not
        read yet), so trimming never drops an entry that is still pending.
@@ -474,11 +476,15 @@ class StreamWorker:
                     self.handler(msg)
                 except Exception as exc:  # any handler failure: leave it pending for a retry
                     self.stats.failed += 1
-                    self._last_errors[msg.id] = f"{type(exc).__name__}: {exc}"
-                    if len(self._last_errors) > 10_000:
-                        self._last_errors.clear()
-                    log.warning("%s: handler failed on %s (delivery %d): %s: %s", cfg.consumer, msg.id,
-                                msg.deliveries, type(exc).__name__, exc)
+                    error = f"{type(exc).__name__}: {exc}"
+                    log.warning("%s: handler failed on %s (delivery %d of %d): %s", cfg.consumer, msg.id,
+                                msg.deliveries, cfg.max_deliveries, error)
+                    if msg.deliveries >= cfg.max_deliveries:
+                        self.dead_letter(msg, error)
+                    else:
+                        if len(self._last_errors) > 10_000:
+                            self._last_errors.clear()
+                        self._last_errors[msg.id] = error
                     continue
                 ok.append(msg.id)
             self.stats.batches += 1
