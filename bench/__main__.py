@@ -28,6 +28,7 @@ OUT = ROOT / "docs" / "benchmarks"
 BENCHMARKS: dict[str, str] = {
     "redis_py_versions": "which redis-py release to pin: GET round trip and pipelined SETs",
     "tracing_overhead": "cost of the per-request command trace, as a ratio",
+    "streams": "stream workers: framework vs raw XREADGROUP/XACK floor, orders/s with 1 and 2 processes, profile, latency",
 }
 
 
