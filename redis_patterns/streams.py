@@ -333,6 +333,10 @@ class StreamWorker:
 
     def _report(self, final: bool = False) -> None:
         s = self.stats
+        snapshot = (s.handled, s.failed, s.claimed, s.dead_lettered, s.reconnects)
+        if not final and snapshot == getattr(self, "_last_report", None):
+            return  # idle: nothing new to say
+        self._last_report = snapshot
         elapsed = max(self.clock() - s.started, 1e-9)
         log.info("%s: %s%d handled (%.0f/s), %d acked, %d failed, %d claimed, %d dead-lettered, "
                  "%d reconnects", self.config.consumer, "stopped after " if final else "", s.handled,
