@@ -159,3 +159,22 @@ def test_process_killed_between_commit_and_xadd_is_published_by_the_relay(start_
     assert message.published_at is not None and message.stream_id
     product.refresh_from_db()
     assert product.stock == 3
+
+
+def test_lab_streams_reports_nothing_lost_after_a_sigkill(clean_db, raw_redis):
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "lab_streams", "--workers", "2", "--orders", "300", "--count", "10",
+         "--claim-idle-ms", "500", "--poison", "1", "--timeout", "90"],
+        cwd=ROOT, env=clean_db.env(), capture_output=True, text=True, timeout=150)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = proc.stdout
+    assert "nothing lost, nothing done twice" in out
+    lines = {line.strip().rsplit("  ", 1)[0].strip(): line.strip().rsplit("  ", 1)[1].strip()
+             for line in out.splitlines() if "  " in line.strip()}
+    assert lines["orders produced"] == "300" and lines["orders completed"] == "300"
+    assert lines["orders lost"] == "0" and lines["duplicate side effects (orders fulfilled twice)"] == "0"
+    assert lines["dead-lettered"] == "1"
+    assert "SIGKILL lab-w" in out
+    from shop.models import Order
+
+    assert not Order.objects.filter(owner__startswith="lab:").exists()  # the lab cleans up after itself
