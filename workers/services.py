@@ -239,6 +239,11 @@ def order_checkout(*, owner: str, user_id: int | None, lines: list[CartLine],
     Raises ``CheckoutError`` subclasses (400/409) for everything the client
     can fix or should know; ``IdempotencyInProgressError`` when another
     request with the same key is running (the API view waits for it).
+
+    Call it outside any transaction (in autocommit, as views run): the order
+    commits inside, and publishing happens after that commit.  Inside an outer
+    transaction that later rolls back, the Redis reservation would stay taken
+    until the stock hash expires (an hour): under-selling, never overselling.
     """
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         raise InvalidCartError("Idempotency-Key: 1-64 characters of A-Z a-z 0-9 . _ : -")

@@ -197,3 +197,18 @@ def test_cart_api_is_a_hash_per_visitor(client, product, raw_redis):
                       content_type="application/json")
     assert bad.status_code == 400 and bad.json()["error"] == "unknown_product"
     assert client.post("/api/cart/items", data="x", content_type="application/json").status_code == 400
+
+
+def test_a_warm_checkout_sends_four_round_trips_of_its_own(product, django_capture_on_commit_callbacks):
+    from redis_patterns.tracing import tracing
+
+    lines = [services.CartLine(product.pk, 1)]
+    services.order_checkout(owner="session:rt", user_id=None, lines=lines, idempotency_key="warm-up")
+    with tracing() as trace, django_capture_on_commit_callbacks(execute=True):
+        services.order_checkout(owner="session:rt", user_id=None, lines=lines, idempotency_key="second")
+    own = [rt.describe()[0] for rt in trace.round_trips
+           if any(row["key"].startswith(("t:idem", "t:stock", "t:{orders}")) for row in rt.describe())]
+    # claim the key, reserve the stock, record the result, XADD after the commit
+    # (the test's transaction runs on_commit callbacks last; in autocommit the XADD comes third)
+    assert [(row["name"], row["key"].split(":")[1]) for row in own] == [
+        ("FCALL", "idem"), ("FCALL", "stock"), ("FCALL", "idem"), ("XADD", "{orders}")]
