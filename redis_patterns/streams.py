@@ -119,8 +119,9 @@ class WorkerConfig:
         count: entries per ``XREADGROUP``.
         block_ms: how long one ``XREADGROUP`` waits for new entries.
         claim_idle_ms: an entry pending longer than this is claimed by whoever
-            looks next.  Longer than the slowest handler run, or a slow but live
-            worker's entries get handled twice.
+            looks next.  Longer than the slowest single handler run; a batch
+            slower than half of it refreshes its remaining entries' idle time
+            (``XCLAIM ... JUSTID``), so a slow but live worker keeps them.
         claim_every_s: how often to look for such entries.
         max_deliveries: handler runs per entry before it is dead-lettered.
         trim_every_s: how often to trim acknowledged entries (0: never).
@@ -480,7 +481,11 @@ class StreamWorker:
         with tracing(f"stream batch {cfg.stream}") as trace:
             if self.on_batch is not None:
                 self.on_batch(batch)
-            for msg in batch:
+            refreshed = self.clock()
+            for i, msg in enumerate(batch):
+                if cfg.claim_idle_ms and self.clock() - refreshed > cfg.claim_idle_ms / 2000:
+                    self._keep_alive(batch[i:])
+                    refreshed = self.clock()
                 if not msg.fields:
                     ok.append(msg.id)  # deleted while pending: acknowledge the empty shell
                     continue
@@ -514,6 +519,22 @@ class StreamWorker:
         log.debug("%s: batch of %d (%d ok%s): %s, %.2f ms in Redis", cfg.consumer, len(batch), len(ok),
                   ", recovered" if recovered else "", trace.summary(), trace.duration_ms)
         return len(ok)
+
+    def _keep_alive(self, rest: list[Message]) -> None:
+        """A long batch: reset the idle time of its entries not handled yet.
+
+        Otherwise a live but slow worker's last entries look abandoned after
+        ``claim_idle_ms`` and another worker handles them too.  ``XCLAIM ...
+        JUSTID`` to ourselves resets the idle time without counting a delivery;
+        ``min_idle`` of half the claim threshold skips entries someone else has
+        claimed meanwhile (their idle time restarted then).  One round trip,
+        only for batches slower than half of ``claim_idle_ms``.
+        """
+        cfg = self.config
+        ids = [m.id for m in rest]
+        if ids:
+            self.client.xclaim(cfg.stream, cfg.group, cfg.consumer, cfg.claim_idle_ms // 2, ids, justid=True)
+            log.info("%s: slow batch: kept %d entries claimed", cfg.consumer, len(ids))
 
     def ack(self, ids: Sequence[str]) -> None:
         """One ``XACK`` with every id; at most once a second the stats counters ride along.

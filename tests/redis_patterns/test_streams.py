@@ -181,3 +181,25 @@ def test_worker_survives_a_server_restart_in_thread(redis_server_factory):
         thread.join(10)
     assert worker.stats.reconnects >= 1
     assert seen.count("before") == 1 and seen.count("after") == 1
+
+
+def test_a_slow_batch_keeps_its_entries_from_being_claimed(raw_redis, r):
+    fill(raw_redis, 4)
+    now = [0.0]
+    idle_seen: list[int] = []
+
+    def handler(m: Message) -> None:
+        # What a claimer would see for this entry right now.
+        [row] = raw_redis.xpending_range(S, "g", m.id, m.id, 1)
+        idle_seen.append(row["time_since_delivered"])
+        now[0] += 0.4  # each entry takes 400 ms of (injected) time: the batch outlives claim_idle_ms/2
+
+    worker = StreamWorker(r, config(consumer="slow", claim_idle_ms=1000, claim_every_s=3600), handler,
+                          clock=lambda: now[0])
+    raw_redis.xgroup_create(S, "g", id="0")
+    batch = worker._read(">", block=None)
+    raw_redis.xclaim(S, "g", "slow", 0, [m.id for m in batch], idle=900, justid=True)  # they look 900 ms old
+    worker._process(batch)
+    assert idle_seen[0] >= 900 and idle_seen[1] >= 900
+    assert idle_seen[2] < 500 and idle_seen[3] < 500  # refreshed after 800 ms of batch: nobody claims them
+    assert raw_redis.xpending(S, "g")["pending"] == 0
