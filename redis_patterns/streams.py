@@ -395,7 +395,10 @@ class StreamWorker:
         # BLOCK only when the last read came back short: under load a non-blocking
         # read is served faster (bench/streams.py measured BLOCK at about half the
         # rate on a full stream), and an idle worker still waits on the server.
-        batch = self._read(">", block=None if self._full else self.config.block_ms)
+        # ... and never longer than until the next claim pass is due, so an idle
+        # worker still claims (and dead-letters) on schedule.
+        block = min(self.config.block_ms, max(1, int((self._next_claim - self.clock()) * 1000)))
+        batch = self._read(">", block=None if self._full else block)
         self._full = len(batch) >= self.config.count
         if batch:
             handled += self._process(batch)
