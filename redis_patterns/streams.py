@@ -397,7 +397,8 @@ class StreamWorker:
         # rate on a full stream), and an idle worker still waits on the server.
         # ... and never longer than until the next claim pass is due, so an idle
         # worker still claims (and dead-letters) on schedule.
-        block = min(self.config.block_ms, max(1, int((self._next_claim - self.clock()) * 1000)))
+        until_claim_ms = (self._next_claim - self.clock()) * 1000
+        block = self.config.block_ms if until_claim_ms >= self.config.block_ms else max(1, int(until_claim_ms))
         batch = self._read(">", block=None if self._full else block)
         self._full = len(batch) >= self.config.count
         if batch:
