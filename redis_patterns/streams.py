@@ -520,8 +520,9 @@ class StreamWorker:
                 os.kill(os.getpid(), signal.SIGKILL)
             if ok:
                 self.ack(ok)
-        log.debug("%s: batch of %d (%d ok%s): %s, %.2f ms in Redis", cfg.consumer, len(batch), len(ok),
-                  ", recovered" if recovered else "", trace.summary(), trace.duration_ms)
+        if log.isEnabledFor(logging.DEBUG):  # the summary costs more than the check
+            log.debug("%s: batch of %d (%d ok%s): %s, %.2f ms in Redis", cfg.consumer, len(batch), len(ok),
+                      ", recovered" if recovered else "", trace.summary(), trace.duration_ms)
         return len(ok)
 
     def _keep_alive(self, rest: list[Message]) -> None:
