@@ -27,7 +27,7 @@ def test_checkout_places_one_order_for_two_clicks_with_the_same_key(page, live_s
     assert order.total == Decimal("24.00")
 
     services.order_process(order_id=order.pk)  # what a stream worker does
-    page.locator("#result").get_by_text(f"order #{order.pk}: completed").wait_for(timeout=10_000)
+    page.locator("#result").get_by_text(f"order #{order.pk}: completed").first.wait_for(timeout=10_000)
 
     page.locator(f'input[data-product="{product.pk}"]').fill("3")
     page.get_by_role("button", name="Place order").click()
