@@ -73,6 +73,7 @@ def wallet_demo(approach: str) -> str:
 def cart(owner: str) -> str:
     """cart:<sha256(owner)> -- HASH field=product id, value=quantity; TTL 7 days, refreshed by each write.
 
-    Written by ``workers.services.cart_add`` (``HINCRBY``), read by ``cart_get``.
+    Written by ``workers.services.cart_add`` (``cart_add.lua``: ``HINCRBY`` + clamp + ``EXPIRE``), read by
+    ``workers.selectors.cart_items``.
     """
     return key("cart", hashlib.sha256(owner.encode()).hexdigest()[:40])

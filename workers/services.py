@@ -484,25 +484,15 @@ def order_process(*, order_id: int, consumer: str = "", message_id: str = "") ->
 
 
 def cart_add(*, owner: str, product_id: int, quantity: int) -> int:
-    """Add ``quantity`` (may be negative) of a product; returns the new quantity.
+    """Add ``quantity`` (may be negative) of a product; returns the line's new quantity.
 
-    ``HINCRBY`` and ``EXPIRE`` in one transaction: one round trip, TTL set with
-    the write.  A line that drops to zero or below is removed.
+    One script (``workers/lua/cart_add.lua``): ``HINCRBY``, clamp to
+    ``0..MAX_QUANTITY`` (0 removes the line) and refresh the TTL atomically.
     """
     if not Product.objects.filter(pk=product_id).exists():
         raise UnknownProductError(f"no product with id {product_id}", product_id=product_id)
-    cart = keys.cart(owner)
-    pipe = get_redis().pipeline(transaction=True)
-    pipe.hincrby(cart, product_id, quantity)
-    pipe.expire(cart, CART_TTL_SECONDS)
-    new_quantity, _ = pipe.execute()
-    if new_quantity <= 0:
-        get_redis().hdel(cart, product_id)
-        return 0
-    if new_quantity > MAX_QUANTITY:
-        get_redis().hset(cart, product_id, MAX_QUANTITY)
-        return MAX_QUANTITY
-    return int(new_quantity)
+    return int(stock_scripts().call(get_redis(), "cart_add", keys=[keys.cart(owner)],
+                                    args=[product_id, quantity, MAX_QUANTITY, CART_TTL_SECONDS]))
 
 
 def cart_clear(*, owner: str) -> None:

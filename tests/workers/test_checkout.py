@@ -212,3 +212,16 @@ def test_a_warm_checkout_sends_four_round_trips_of_its_own(product, django_captu
     # (the test's transaction runs on_commit callbacks last; in autocommit the XADD comes third)
     assert [(row["name"], row["key"].split(":")[1]) for row in own] == [
         ("FCALL", "idem"), ("FCALL", "stock"), ("FCALL", "idem"), ("XADD", "{orders}")]
+
+
+def test_cart_lines_are_clamped_and_removed_atomically(client, product, raw_redis):
+    def add(quantity: int) -> int:
+        return client.post("/api/cart/items", data=json.dumps({"product_id": product.pk, "quantity": quantity}),
+                           content_type="application/json").json()["quantity"]
+
+    assert add(60) == 60
+    assert add(60) == services.MAX_QUANTITY
+    assert add(-100) == 0
+    owner = f"session:{client.session.session_key}"
+    assert raw_redis.exists(keys.cart(owner)) == 0  # the last line went, and the empty hash with it
+    assert add(-1) == 0 and raw_redis.exists(keys.cart(owner)) == 0
