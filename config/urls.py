@@ -17,4 +17,5 @@ urlpatterns = [
     path("accounts/", include((accounts.urlpatterns, "accounts"))),
     path("", include("leaderboard.urls")),
     path("", include("workers.urls_locks")),
+    path("", include("workers.urls")),
 ]
