@@ -53,6 +53,10 @@ class SharedDb:
             ALLOWED_HOSTS="127.0.0.1,localhost",
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
+            # Many visitors from one test client share 127.0.0.1: lift the per-IP
+            # checkout and API limits (tested on their own in tests/config/).
+            RATELIMIT_CHECKOUT="100000",
+            RATELIMIT_API="100000",
         )
         return env
 
