@@ -15,11 +15,14 @@ See ``redis_patterns.event_log`` for the delivery rules.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import threading
+from collections.abc import Coroutine
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from config.redis import get_async_redis, get_redis
@@ -46,6 +49,36 @@ def scripts() -> Scripts:
     if _scripts is None:
         _scripts = Scripts("redis_patterns")
     return _scripts
+
+
+class _SendLoop:
+    """One background event loop per process for sync callers' channel-layer sends.
+
+    ``async_to_sync(layer.group_send)`` from plain sync code (a stream worker,
+    a Celery task) starts a new event loop per call, and channels-redis keeps
+    its connections per loop: every event would open, and then close, a new
+    connection to Redis (a few ms each, and a connection churn that grows with
+    the event rate).  A long-lived loop in a daemon thread keeps one pool.
+    A forked child (Celery prefork) does not inherit the thread, so it makes
+    its own loop on first use.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="realtime-send-loop", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+
+_send_loop = _SendLoop()
 
 
 def _prepare(audience: str, type: str, data: dict[str, Any]) -> str:
@@ -84,7 +117,7 @@ def publish_event(audience: str, type: str, data: dict[str, Any]) -> str:  # noq
                                       maxlen=EVENT_MAXLEN, ttl_seconds=EVENT_TTL_SECONDS)
     message = _live_message(audience, type, data_json, event_id, prev)
     try:
-        async_to_sync(get_channel_layer().group_send)(audiences.group_name(audience), message)
+        _send_loop.run(get_channel_layer().group_send(audiences.group_name(audience), message))
     except Exception:  # the event is stored; live delivery is best effort
         log.warning("live fan-out of %s to %s failed; sockets catch up from the stream", event_id,
                     audiences.group_name(audience), exc_info=True)

@@ -70,3 +70,13 @@ def test_group_names_and_presence_members_never_expose_a_session_key():
     assert key not in member and member.startswith("visitor:")
     assert audiences.label(f"session:{key}") == "this browser session"
     assert keys.page_room("/a/*?{x}").startswith("page:") and "*" not in keys.page_room("/a/*")
+
+
+def test_sync_publish_reuses_its_connections(raw_redis):
+    """A worker publishing many events must not open a Redis connection per event."""
+    publish_event("public", "broadcast", {"message": "warm-up", "level": "info"})
+    before = raw_redis.info("stats")["total_connections_received"]
+    for i in range(20):
+        publish_event("public", "broadcast", {"message": f"m{i}", "level": "info"})
+    assert raw_redis.info("stats")["total_connections_received"] - before == 0
+    assert raw_redis.xlen(keys.events_stream("public")) == 21
