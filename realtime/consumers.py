@@ -28,7 +28,8 @@ Delivery (see ``redis_patterns.event_log``)
     filling from the stream when a live one arrives out of order.  Each
     heartbeat also re-reads every followed stream after its cursor: if the
     live path lost something (the channel layer is at-most-once), the client
-    has it within one heartbeat.
+    has it within one heartbeat.  The same covers a socket open longer than
+    channels-redis's ``group_expiry`` (a day), whose group membership lapses.
 
 Async all the way: every Redis call goes through ``redis.asyncio``
 (``config.redis.get_async_redis``) or the channel layer; the only sync call,

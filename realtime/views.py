@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
@@ -37,7 +38,9 @@ def notifications(request: HttpRequest) -> HttpResponse:
         except RedisError as exc:
             context["error"] = str(exc)
         context["online"] = selectors.online_count("site")
-        context["members"] = selectors.online_members("site", limit=20)
+        now_ms = time.time_ns() // 1_000_000
+        context["members"] = [(m, max(0, round((now_ms - seen) / 1000)))
+                              for m, seen in selectors.online_members("site", limit=20)]
     context.update(maxlen=services.EVENT_MAXLEN, ttl_hours=services.EVENT_TTL_SECONDS // 3600)
     return render(request, "realtime/notifications.html", context)
 

@@ -49,6 +49,12 @@ def test_an_order_status_appears_in_the_notifications_area_without_a_reload(page
     assert page.evaluate("window.rtNotifications.lastEventId()") == second
     assert event_log.parse_id(first) < event_log.parse_id(second)
 
+    # Following a board from the page: its top-10 changes arrive too.
+    page.locator("#rt-subscribe button").click()
+    expect(page.locator("#rt-demo-log")).to_contain_text('"type":"subscribed"', timeout=10_000)
+    publish_from_another_process("leaderboard:global", "leaderboard.changed", {"board": "global"})
+    expect(items.first).to_have_text("Leaderboard global: the top 10 changed", timeout=10_000)
+
     # A staff broadcast reaches every page as a banner.
     publish_from_another_process("public", "broadcast", {"message": "Flash sale: 20% off", "level": "sale"})
     banner = page.locator("#rt-broadcast")
