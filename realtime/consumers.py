@@ -204,16 +204,17 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
         if event_log.id_le(event["id"], cursor):
             return  # already sent (replayed before this live copy arrived)
         if event_log.id_le(message.get("prev") or "0-0", cursor):
-            await self._deliver(audience, event)
+            await self._deliver(audience, event)  # the common case: no Redis command at all
             return
         # Its predecessor never reached us (lost or still in flight): take the
         # stream's word for what comes between, in order.
         try:
-            with tracing("ws gap fill"):
+            with tracing("ws gap fill") as trace:
                 missing = await selectors.aevents_after({audience: cursor}, upto=event["id"])
         except RedisError:
             await self.close(code=CLOSE_TRY_AGAIN)
             return
+        log.debug("ws gap fill for %s: %d events, %s", audience, len(missing), trace.summary())
         for aud, ev in missing:
             await self._deliver(aud, ev)
         if not event_log.id_le(event["id"], self.cursors[audience]):
