@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "redis_py_versions": "which redis-py release to pin: GET round trip and pipelined SETs",
     "tracing_overhead": "cost of the per-request command trace, as a ratio",
     "realtime_fanout": "notifications: one broadcast to 100 and 1,000 WebSocket clients, and publish-to-client latency",
+    "streams": "stream workers: framework vs raw XREADGROUP/XACK floor, orders/s with 1 and 2 processes, profile, latency",
 }
 
 

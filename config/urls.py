@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include((site_patterns, "site_config"))),
     path("admin/", admin.site.urls),
     path("realtime/", include("realtime.urls")),
+    path("", include("workers.urls")),
 ]
