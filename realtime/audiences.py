@@ -21,7 +21,8 @@ import re
 PUBLIC = "public"
 
 _USER = re.compile(r"^user:\d{1,20}$")
-_SESSION = re.compile(r"^session:[a-z0-9]{8,64}$")
+# Django's session keys are 32 of [a-z0-9]; any short token of this alphabet is accepted.
+_SESSION = re.compile(r"^session:[A-Za-z0-9_-]{1,64}$")
 _BOARD = re.compile(r"^leaderboard:[A-Za-z0-9_.-]{1,64}$")
 
 

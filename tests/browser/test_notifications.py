@@ -1,11 +1,10 @@
 """Notifications in a real browser: the page's area shows events published by another process.
 
-The order pipeline (issue #5: ``POST /api/orders`` and its stream workers) is
-not on this branch yet, so the "worker" here is a separate process running
-``manage.py publish_event session:<key> order.status ...``, the same
-``publish_event`` call the order worker makes with ``order.owner``.  The
-end-to-end version (place an order through the API, watch its status) is to
-be written once issue #5 is merged.
+Here the publisher is ``manage.py publish_event`` in a separate process (the
+same ``publish_event`` call a stream worker makes), so each event type can be
+driven directly.  The order pipeline end to end (an order placed through
+``POST /api/orders``, moved by a real stream worker) is
+``tests/workers/test_order_notifications_browser.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ def session_key(page) -> str:
     return next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
 
 
-def test_an_order_status_appears_in_the_notifications_area_without_a_reload(page, live_server_url):
+def test_events_from_another_process_appear_without_a_reload(page, live_server_url):
     page.goto(live_server_url + "/realtime/")
     area = page.locator("#rt-notifications")
     expect(area).to_have_attribute("data-state", "live", timeout=10_000)

@@ -14,7 +14,8 @@ from realtime.services import publish_event
 
 @pytest.mark.parametrize("audience, type_, data", [
     ("user:abc", "order.status", {}),
-    ("session:UPPER", "order.status", {}),
+    ("session:a.b", "order.status", {}),
+    ("session:", "order.status", {}),
     ("leaderboard:{slot}", "leaderboard.changed", {}),
     ("leaderboard:*", "leaderboard.changed", {}),
     ("everyone", "broadcast", {}),
