@@ -66,7 +66,8 @@
       return "Order #" + event.order_id + ": " + event.status;
     }
     if (event.type === "leaderboard.changed") {
-      return "Leaderboard " + (event.board || "") + ": the top 10 changed";
+      return "Leaderboard " + (event.board || "") + (event.view ? " (" + event.view + ")" : "") +
+        ": the top 10 changed";
     }
     if (event.type === "broadcast") { return event.message || "Announcement"; }
     return event.type;
