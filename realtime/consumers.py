@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -63,7 +64,8 @@ log = logging.getLogger(__name__)
 MAX_TOPICS = 20
 MAX_FRAME_CHARS = 4096
 MAX_PAGE_CHARS = 200
-CLOSE_TRY_AGAIN = 1011  # "server error": browsers reconnect; 1013 is not sendable by all servers
+FUTURE_SLACK_MS = 60_000
+CLOSE_TRY_AGAIN = 1011  # "internal error": the browser reconnects after its backoff
 
 
 def _cost(trace: Trace) -> dict[str, Any]:
@@ -110,6 +112,9 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
         if raw and not event_log.is_event_id(raw):
             await self._error("bad_last_event_id", "last_event_id must be a stream id like 1732590000000-0; "
                               "starting from now")
+        elif raw and event_log.parse_id(raw)[0] > time.time() * 1000 + FUTURE_SLACK_MS:
+            # From another deployment or a broken clock: it would hide every event until that time.
+            await self._error("bad_last_event_id", "last_event_id is in the future; starting from now")
         elif raw:
             self.since = raw
         follow = [a for a in (self.own, audiences.PUBLIC) if a]

@@ -84,7 +84,7 @@ async def events(comm: WebsocketCommunicator, n: int) -> list[dict]:
 
 def test_anonymous_socket_gets_public_events_only():
     async def scenario():
-        other = new_session_async = await _new_session()
+        other = await _new_session()
         comm = socket()
         ready = await connect(comm)
         assert ready["audience"] == "public only" and ready["replayed"] == 0
@@ -95,7 +95,6 @@ def test_anonymous_socket_gets_public_events_only():
         assert event == {"id": public_id, "type": "broadcast", "message": "Flash sale", "level": "sale"}
         assert await comm.receive_nothing(timeout=0.3)
         await comm.disconnect()
-        del new_session_async
 
     async_to_sync(scenario)()
 
@@ -198,7 +197,13 @@ def test_bad_input_gets_an_error_and_the_socket_stays_open():
             assert (await until(comm, "error"))["error"] == code
         await comm.send_to(bytes_data=b"\x00")
         assert (await until(comm, "error"))["error"] == "bad_frame"
+        future = socket(last_event_id="99999999999999-0")
+        connected, _ = await future.connect(timeout=TIMEOUT)
+        assert (await until(future, "error"))["error"] == "bad_last_event_id"
+        await until(future, "ready")
         public_id = await apublish_event("public", "broadcast", {"message": "still here", "level": "info"})
+        assert (await events(future, 1))[0]["id"] == public_id
+        await future.disconnect()
         assert (await events(comm, 1))[0]["id"] == public_id
         await comm.disconnect()
 
