@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "leaderboard": "leaderboard at 1k and 1M players: top-10, rank, around-me vs a GET; memory per player",
     "ratelimit": "rate limiters: latency per decision vs a GET, throughput of 2 processes on one key",
     "locks": "lock acquire+release vs a plain GET, and Redlock on 3 servers vs one",
+    "realtime_fanout": "notifications: one broadcast to 100 and 1,000 WebSocket clients, and publish-to-client latency",
     "streams": "stream workers: framework vs raw XREADGROUP/XACK floor, orders/s with 1 and 2 processes, profile, latency",
 }
 

@@ -17,5 +17,6 @@ urlpatterns = [
     path("accounts/", include((accounts.urlpatterns, "accounts"))),
     path("", include("leaderboard.urls")),
     path("", include("workers.urls_locks")),
+    path("realtime/", include("realtime.urls")),
     path("", include("workers.urls")),
 ]

@@ -48,7 +48,12 @@ USE_CASES: list[UseCase] = [
             "The same check-and-set as a script and as an optimistic transaction with its retry loop.",
             "Lua, WATCH, MULTI/EXEC", "redis_patterns/check_and_set.py", "workers:check_and_set"),
     UseCase("1.2, 9.1", "Notifications", "Pub/sub over Channels, with missed-event replay from a stream.",
-            "Pub/Sub, Stream", "realtime/"),
+            "Pub/Sub, Stream", "realtime/", "realtime:notifications"),
+    UseCase("1.2, 9.1, 11", "Pub/sub vs streams",
+            "A subscriber goes offline: pub/sub loses what it missed, a stream replays it. SPUBLISH on a Cluster.",
+            "Pub/Sub, Stream", "redis_patterns/pubsub_vs_streams.py", "realtime:pubsub_vs_streams"),
+    UseCase("1.2", "Presence", "Who is online now: heartbeats in a sorted set scored by time, stale ones pruned.",
+            "Sorted set, Lua", "redis_patterns/presence.py", "realtime:notifications"),
     UseCase("7, 8.7", "Locks with fencing tokens", "A lock whose token is checked by the database.",
             "String, Lua", "redis_patterns/lock.py", "workers_locks:locks"),
     UseCase("8.4, 8.8", "Queues", "Priority (BZPOPMIN), delayed jobs, a reliable queue with a reaper, "

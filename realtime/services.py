@@ -1,50 +1,163 @@
-"""Publishing user-facing events (minimal version for the order pipeline branch).
+"""Writes of ``realtime/``: publish events, record presence.
 
-The realtime issue (#6) owns this module and replaces it with the full
-version (per-audience streams for replay, WebSocket fan-out, presence); the
-signature below is the contract both sides code against:
+``publish_event`` is the one way any process (web, stream worker, Celery)
+tells a browser something:
 
-    publish_event(audience, type, data) -> event id
+1. append the event to the audience's capped, expiring stream (the durable
+   log; the stream entry id is the event id);
+2. fan it out live through the channel-layer group of that audience.
 
-``audience`` is ``"user:<id>"``, ``"session:<session_key>"`` (an order's
-``owner``), ``"public"`` or ``"leaderboard:<board>"``.
+Step 1 failing raises (nothing was published).  Step 2 failing is logged and
+swallowed: the event is already stored, and every socket following that
+audience picks it up from the stream at its next heartbeat or reconnect.
+See ``redis_patterns.event_log`` for the delivery rules.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import json
+import logging
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from config.redis import get_redis, key
+from config.redis import get_async_redis, get_redis
+from realtime import audiences, keys
+from redis_patterns import event_log, presence
+from redis_patterns.scripts import Scripts
 
-STREAM_MAXLEN = 1000
-STREAM_TTL_SECONDS = 24 * 3600
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = frozenset({"order.status", "leaderboard.changed", "broadcast"})
+RESERVED_FIELDS = frozenset({"id", "type"})
+#: Retention of each audience's log: enough for a reconnect, a reload, a laptop lid closed for a day.
+EVENT_MAXLEN = 500
+EVENT_TTL_SECONDS = 24 * 3600
+#: The channel-layer message type; ``NotificationsConsumer.rt_event`` handles it.
+LIVE_MESSAGE_TYPE = "rt.event"
+
+_scripts: Scripts | None = None
 
 
-def events_key(audience: str) -> str:
-    """events:{<audience>} -- STREAM of the audience's events, capped, expires a day after the last one."""
-    return key("events", "{" + audience + "}")
+def scripts() -> Scripts:
+    """The ``redis_patterns`` Lua loader, built on first use (never at import)."""
+    global _scripts
+    if _scripts is None:
+        _scripts = Scripts("redis_patterns")
+    return _scripts
 
 
-def group_name(audience: str) -> str:
-    """A channel-layer group name (ASCII letters, digits, ``-_.`` only) for an audience."""
-    return "aud." + hashlib.sha1(audience.encode(), usedforsecurity=False).hexdigest()
+class _SendLoop:
+    """One background event loop per process for sync callers' channel-layer sends.
+
+    ``async_to_sync(layer.group_send)`` from plain sync code (a stream worker,
+    a Celery task) starts a new event loop per call, and channels-redis keeps
+    its connections per loop: every event would open, and then close, a new
+    connection to Redis (a few ms each, and a connection churn that grows with
+    the event rate).  A long-lived loop in a daemon thread keeps one pool.
+    A forked child (Celery prefork) does not inherit the thread, so it makes
+    its own loop on first use.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="realtime-send-loop", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
 
-def publish_event(audience: str, type: str, data: dict) -> str:  # noqa: A002 - the event's "type" field
-    """Append the event to the audience's stream, then send it live; returns the event id."""
-    client = get_redis()
-    stream = events_key(audience)
-    pipe = client.pipeline(transaction=True)
-    pipe.xadd(stream, {"event": json.dumps({"type": type, **data})}, maxlen=STREAM_MAXLEN, approximate=True)
-    pipe.expire(stream, STREAM_TTL_SECONDS)
-    event_id, _ = pipe.execute()
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(
-            group_name(audience), {"type": "event.message", "event": {"id": event_id, "type": type, **data}}
-        )
+_send_loop = _SendLoop()
+
+
+def _prepare(audience: str, type: str, data: dict[str, Any]) -> str:
+    audiences.check(audience)
+    if type not in EVENT_TYPES:
+        raise ValueError(f"bad event type {type!r}: one of {sorted(EVENT_TYPES)}")
+    if not isinstance(data, dict):
+        raise ValueError("data must be a dict")
+    clash = RESERVED_FIELDS & data.keys()
+    if clash:
+        raise ValueError(f"data may not contain {sorted(clash)}: the event's own id and type use them")
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def _live_message(audience: str, type: str, data_json: str, event_id: str, prev: str) -> dict[str, Any]:
+    return {
+        "type": LIVE_MESSAGE_TYPE,
+        "audience": audience,
+        "prev": prev or "0-0",
+        "event": event_log.to_event(event_id, {"type": type, "data": data_json}),
+    }
+
+
+def publish_event(audience: str, type: str, data: dict[str, Any]) -> str:  # noqa: A002 - the documented API
+    """Store an event for ``audience`` and push it to its live sockets; returns the event id.
+
+    Sync: call it from views, stream workers, Celery tasks.  Inside a running
+    event loop use ``apublish_event``.
+
+    Raises:
+        ValueError: bad audience, type or data (nothing is written).
+        redis.RedisError: the event could not be stored.
+    """
+    data_json = _prepare(audience, type, data)
+    event_id, prev = event_log.append(get_redis(), scripts(), keys.events_stream(audience), type, data_json,
+                                      maxlen=EVENT_MAXLEN, ttl_seconds=EVENT_TTL_SECONDS)
+    message = _live_message(audience, type, data_json, event_id, prev)
+    try:
+        _send_loop.run(get_channel_layer().group_send(audiences.group_name(audience), message))
+    except Exception:  # the event is stored; live delivery is best effort
+        log.warning("live fan-out of %s to %s failed; sockets catch up from the stream", event_id,
+                    audiences.group_name(audience), exc_info=True)
     return event_id
+
+
+async def apublish_event(audience: str, type: str, data: dict[str, Any]) -> str:  # noqa: A002
+    """``publish_event`` for async code (consumers, async views)."""
+    data_json = _prepare(audience, type, data)
+    event_id, prev = await event_log.aappend(get_async_redis(), scripts(), keys.events_stream(audience), type,
+                                             data_json, maxlen=EVENT_MAXLEN, ttl_seconds=EVENT_TTL_SECONDS)
+    message = _live_message(audience, type, data_json, event_id, prev)
+    try:
+        await get_channel_layer().group_send(audiences.group_name(audience), message)
+    except Exception:
+        log.warning("live fan-out of %s to %s failed; sockets catch up from the stream", event_id,
+                    audiences.group_name(audience), exc_info=True)
+    return event_id
+
+
+BROADCAST_LEVELS = ("info", "sale", "warning")
+
+
+def broadcast_announcement(*, message: str, level: str, sent_by: str) -> str:
+    """A site-wide banner (e.g. a flash sale) from a staff user; returns the event id."""
+    message = message.strip()
+    if not 1 <= len(message) <= 200:
+        raise ValueError("message: 1 to 200 characters")
+    if level not in BROADCAST_LEVELS:
+        raise ValueError(f"level: one of {', '.join(BROADCAST_LEVELS)}")
+    return publish_event(audiences.PUBLIC, "broadcast", {"message": message, "level": level, "by": sent_by})
+
+
+async def apresence_heartbeat(*, member: str, page: str | None, now: int | None = None) -> dict[str, int]:
+    """Mark ``member`` online on the site (and on ``page``); returns ``{"online": n, "here": m}``."""
+    rooms = [keys.presence_room("site")]
+    if page:
+        rooms.append(keys.presence_room(keys.page_room(page)))
+    counts = await presence.aheartbeat(get_async_redis(), scripts(), rooms, member, now=now)
+    out = {"online": counts[0]}
+    if page:
+        out["here"] = counts[1]
+    return out

@@ -168,7 +168,8 @@ def test_checkout_works_without_redis_and_the_relay_publishes_later(
 
 def test_order_process_is_idempotent_and_announces_each_status(product, raw_redis,
                                                              django_capture_on_commit_callbacks):
-    from realtime.services import events_key
+    from realtime.keys import events_stream
+    from redis_patterns.event_log import to_event
     from workers.models import Fulfilment
 
     result = services.order_checkout(owner="session:p", user_id=None, lines=[services.CartLine(product.pk, 1)])
@@ -176,7 +177,7 @@ def test_order_process_is_idempotent_and_announces_each_status(product, raw_redi
         assert services.order_process(order_id=result.order.pk, consumer="c") == "completed"
         assert services.order_process(order_id=result.order.pk, consumer="c") == "duplicate"
     assert Fulfilment.objects.filter(order=result.order).count() == 1
-    events = [json.loads(f["event"]) for _, f in raw_redis.xrange(events_key("session:p"))]
+    events = [to_event(i, f) for i, f in raw_redis.xrange(events_stream("session:p"))]
     assert [(e["type"], e["status"]) for e in events] == [("order.status", "processing"),
                                                           ("order.status", "completed")]
     with pytest.raises(services.OrderNotFoundError):

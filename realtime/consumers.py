@@ -1,0 +1,258 @@
+"""``WS /ws/notifications/?last_event_id=<id>``: a socket's events, replayed then live.
+
+Protocol (JSON text frames)
+
+Server -> client
+    ``{"id": "<stream id>", "type": "order.status"|"leaderboard.changed"|"broadcast", ...data}``
+        an event; the client keeps the largest ``id`` it has seen.
+    ``{"type": "ready", "audience": ..., "replayed": n, "redis": {...}}``
+        after connect: the ``n`` missed events have been sent; live events follow.
+    ``{"type": "subscribed"|"unsubscribed", "topic": ..., "replayed": n, "redis": {...}}``
+    ``{"type": "presence", "online": n, "here": m, "redis": {...}}`` in reply to a heartbeat.
+    ``{"type": "error", "error": "<code>", "detail": "..."}`` for bad input (the socket stays open).
+
+Client -> server
+    ``{"action": "subscribe"|"unsubscribe", "topic": "leaderboard:<board>"}``
+    ``{"action": "heartbeat", "page": "/current/path"}`` every 15 s (presence + catch-up).
+
+Who gets what
+    A socket follows its own audience (``user:<id>`` when logged in, else
+    ``session:<key>`` when the visitor has a session), ``public``, and the
+    leaderboards it subscribed to.  It can subscribe to leaderboards only, so
+    it can never join another user's or session's group.
+
+Delivery (see ``redis_patterns.event_log``)
+    On connect the consumer joins its groups *first*, then replays each
+    stream after ``last_event_id`` (so nothing published in between falls in
+    a gap), then handles live messages, dropping those already replayed and
+    filling from the stream when a live one arrives out of order.  Each
+    heartbeat also re-reads every followed stream after its cursor: if the
+    live path lost something (the channel layer is at-most-once), the client
+    has it within one heartbeat.  The same covers a socket open longer than
+    channels-redis's ``group_expiry`` (a day), whose group membership lapses.
+
+Async all the way: every Redis call goes through ``redis.asyncio``
+(``config.redis.get_async_redis``) or the channel layer; the only sync call,
+the session lookup, runs in a worker thread via ``database_sync_to_async``.
+Each message is handled inside ``tracing(...)``; control replies carry the
+Redis cost of handling it.
+
+Resilience
+    If Redis fails while handling a message the socket is closed with code
+    1011 (the channel layer's receive loop fails the same way); the browser
+    reconnects with backoff and its last id and misses nothing the stream kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from redis.exceptions import RedisError
+
+from realtime import audiences, selectors, services
+from redis_patterns import event_log
+from redis_patterns.tracing import Trace, tracing
+
+log = logging.getLogger(__name__)
+
+MAX_TOPICS = 20
+MAX_FRAME_CHARS = 4096
+MAX_PAGE_CHARS = 200
+FUTURE_SLACK_MS = 60_000
+CLOSE_TRY_AGAIN = 1011  # "internal error": the browser reconnects after its backoff
+
+
+def _cost(trace: Trace) -> dict[str, Any]:
+    return {"commands": trace.command_count, "round_trips": trace.round_trip_count,
+            "ms": round(trace.duration_ms, 3)}
+
+
+async def audience_for_scope(scope: dict[str, Any]) -> str | None:
+    """``user:<id>``, ``session:<key>`` for an existing session, or ``None`` (public only)."""
+    user = scope.get("user")
+    if user is not None and getattr(user, "is_authenticated", False):
+        return f"user:{user.pk}"
+    session = scope.get("session")
+    session_key = getattr(session, "session_key", None) if session is not None else None
+    if session_key and audiences.is_valid(f"session:{session_key}"):
+        # A cookie can name any key: only a session that exists gives an audience.
+        if await database_sync_to_async(session.exists)(session_key):
+            return f"session:{session_key}"
+    return None
+
+
+class NotificationsConsumer(AsyncWebsocketConsumer):
+    """One browser tab's notifications socket."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        # The channel layer's receive loop raises when Redis goes away; without
+        # this the server drops the TCP connection with a traceback.  Close the
+        # socket properly instead: the browser reconnects with backoff.
+        try:
+            await super().__call__(scope, receive, send)
+        except RedisError as exc:
+            log.warning("notifications socket closed, Redis unavailable: %s", exc)
+            try:
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+            except Exception:  # noqa: S110 - the client may be gone already
+                pass
+
+    async def connect(self) -> None:
+        self.cursors: dict[str, str] = {}  # audience -> last event id sent on this socket
+        self.since: str | None = None
+        self.own = await audience_for_scope(self.scope)
+        raw = (parse_qs(self.scope.get("query_string", b"").decode()).get("last_event_id") or [""])[0]
+        await self.accept()
+        if raw and not event_log.is_event_id(raw):
+            await self._error("bad_last_event_id", "last_event_id must be a stream id like 1732590000000-0; "
+                              "starting from now")
+        elif raw and event_log.parse_id(raw)[0] > time.time() * 1000 + FUTURE_SLACK_MS:
+            # From another deployment or a broken clock: it would hide every event until that time.
+            await self._error("bad_last_event_id", "last_event_id is in the future; starting from now")
+        elif raw:
+            self.since = raw
+        follow = [a for a in (self.own, audiences.PUBLIC) if a]
+        try:
+            with tracing("ws connect") as trace:
+                replayed = await self._follow(follow)
+        except RedisError:
+            log.warning("redis unavailable while connecting a notifications socket", exc_info=True)
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        await self._send({"type": "ready", "audience": audiences.label(self.own), "replayed": replayed,
+                          "redis": _cost(trace)})
+
+    async def disconnect(self, code: int) -> None:
+        for audience in list(getattr(self, "cursors", {})):
+            try:
+                await self.channel_layer.group_discard(audiences.group_name(audience), self.channel_name)
+            except RedisError:
+                pass  # Redis is down: the membership expires with the group (channels-redis group_expiry)
+
+    # -- client messages -----------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            await self._error("bad_frame", f"send JSON text frames of at most {MAX_FRAME_CHARS} characters")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self._error("bad_json", "the frame is not JSON")
+            return
+        action = message.get("action") if isinstance(message, dict) else None
+        handler = {"subscribe": self._subscribe, "unsubscribe": self._unsubscribe,
+                   "heartbeat": self._heartbeat}.get(action) if isinstance(action, str) else None
+        if handler is None:
+            await self._error("unknown_action", "action: subscribe, unsubscribe or heartbeat")
+            return
+        try:
+            with tracing(f"ws {action}") as trace:
+                reply = await handler(message)
+        except RedisError:
+            log.warning("redis unavailable while handling %r; closing so the client reconnects", action,
+                        exc_info=True)
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        if reply is not None:
+            reply["redis"] = _cost(trace)
+            await self._send(reply)
+        log.debug("ws %s: %s", action, trace.summary())
+
+    async def _subscribe(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        topic = message.get("topic")
+        if not audiences.is_topic(topic):
+            await self._error("bad_topic", "topic must be 'leaderboard:<board>' (letters, digits, _ . -)")
+            return None
+        if topic in self.cursors:
+            return {"type": "subscribed", "topic": topic, "replayed": 0}
+        if sum(audiences.is_topic(a) for a in self.cursors) >= MAX_TOPICS:
+            await self._error("too_many_topics", f"at most {MAX_TOPICS} topics per socket")
+            return None
+        replayed = await self._follow([topic])
+        return {"type": "subscribed", "topic": topic, "replayed": replayed}
+
+    async def _unsubscribe(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        topic = message.get("topic")
+        if not audiences.is_topic(topic):
+            await self._error("bad_topic", "topic must be 'leaderboard:<board>'")
+            return None
+        if self.cursors.pop(topic, None) is not None:
+            await self.channel_layer.group_discard(audiences.group_name(topic), self.channel_name)
+        return {"type": "unsubscribed", "topic": topic}
+
+    async def _heartbeat(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        page = message.get("page")
+        if page is not None and not (isinstance(page, str) and page.startswith("/") and len(page) <= MAX_PAGE_CHARS):
+            await self._error("bad_page", f"page must be a path starting with / (at most {MAX_PAGE_CHARS})")
+            return None
+        member = audiences.presence_member(self.own, self.channel_name)
+        counts = await services.apresence_heartbeat(member=member, page=page)
+        await self._catch_up()
+        return {"type": "presence", **counts}
+
+    # -- channel-layer messages ------------------------------------------------------------
+
+    async def rt_event(self, message: dict[str, Any]) -> None:
+        """A live event for one of this socket's audiences (``type: "rt.event"``)."""
+        audience = message["audience"]
+        cursor = self.cursors.get(audience)
+        if cursor is None:
+            return  # not (or no longer) following it
+        event = message["event"]
+        if event_log.id_le(event["id"], cursor):
+            return  # already sent (replayed before this live copy arrived)
+        if event_log.id_le(message.get("prev") or "0-0", cursor):
+            await self._deliver(audience, event)  # the common case: no Redis command at all
+            return
+        # Its predecessor never reached us (lost or still in flight): take the
+        # stream's word for what comes between, in order.
+        try:
+            with tracing("ws gap fill") as trace:
+                missing = await selectors.aevents_after({audience: cursor}, upto=event["id"])
+        except RedisError:
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        log.debug("ws gap fill for %s: %d events, %s", audience, len(missing), trace.summary())
+        for aud, ev in missing:
+            await self._deliver(aud, ev)
+        if not event_log.id_le(event["id"], self.cursors[audience]):
+            await self._deliver(audience, event)  # trimmed from the stream meanwhile: still deliver it
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _follow(self, audience_list: list[str]) -> int:
+        """Join the groups, then replay (or take the current tails as the starting point)."""
+        for audience in audience_list:
+            await self.channel_layer.group_add(audiences.group_name(audience), self.channel_name)
+        if self.since is None:
+            self.cursors.update(await selectors.aevent_tails(audience_list))
+            return 0
+        for audience in audience_list:
+            self.cursors[audience] = self.since
+        missed = await selectors.aevents_after({a: self.since for a in audience_list})
+        for audience, event in missed:
+            await self._deliver(audience, event)
+        return len(missed)
+
+    async def _catch_up(self) -> None:
+        """Re-read every followed stream after its cursor: recovers anything the live path lost."""
+        for audience, event in await selectors.aevents_after(dict(self.cursors)):
+            if not event_log.id_le(event["id"], self.cursors.get(audience, "0-0")):
+                await self._deliver(audience, event)
+
+    async def _deliver(self, audience: str, event: dict[str, Any]) -> None:
+        self.cursors[audience] = event["id"]
+        await self._send(event)
+
+    async def _error(self, code: str, detail: str) -> None:
+        await self._send({"type": "error", "error": code, "detail": detail})
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, separators=(",", ":")))

@@ -1,0 +1,47 @@
+"""Every Redis key of ``realtime/``: one function per key.
+
+Event logs carry their audience as a ``{hash tag}`` (each lives on its own
+slot on a Cluster; no command touches two of them atomically).  Presence
+rooms share the ``{presence}`` tag because one heartbeat script updates
+several rooms at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from config.redis import key
+from realtime import audiences
+
+
+def events_stream(audience: str) -> str:
+    """rt:events:{<audience>} -- STREAM of one audience's events (fields: type, data JSON).
+
+    Capped with ``XADD MAXLEN ~`` and expiring ``EVENT_TTL_SECONDS`` after the
+    last append, in the same script.  Writer: ``realtime.services.publish_event``.
+    """
+    return key("rt", "events", "{" + audiences.check(audience) + "}")
+
+
+def presence_room(room: str) -> str:
+    """rt:presence:{presence}:<room> -- ZSET member=who score=last heartbeat (ms); TTL 10 min.
+
+    ``room`` is ``"site"`` or ``"page:<hash>"`` (see ``page_room``).  Writer:
+    ``realtime.services.apresence_heartbeat`` (script ``presence_heartbeat``).
+    """
+    return key("rt", "presence", "{presence}", room)
+
+
+def page_room(path: str) -> str:
+    """The presence room of one page: its URL path, hashed (user input never enters a key raw)."""
+    return "page:" + hashlib.sha256(path.encode()).hexdigest()[:16]
+
+
+def demo_channel(run_id: str) -> str:
+    """rt:demo:{<run>}:channel -- pub/sub channel of one pub/sub-vs-streams run (no storage)."""
+    return key("rt", "demo", "{" + run_id + "}", "channel")
+
+
+def demo_stream(run_id: str) -> str:
+    """rt:demo:{<run>}:stream -- STREAM of one pub/sub-vs-streams run; TTL 10 min, written with it."""
+    return key("rt", "demo", "{" + run_id + "}", "stream")

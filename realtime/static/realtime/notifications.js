@@ -1,0 +1,152 @@
+/* The notifications area on every page: one WebSocket to /ws/notifications/.
+ *
+ * - Remembers the largest event id it has seen (sessionStorage, per tab) and
+ *   reconnects with ?last_event_id=<id>: the server replays what was missed
+ *   from its streams, then live events follow.
+ * - Reconnects by itself with exponential backoff and jitter (0.5 s .. 15 s),
+ *   showing "reconnecting" meanwhile, e.g. while Redis or the server restarts.
+ * - Heartbeats every 15 s: presence ("N online") and a catch-up read.
+ * - Follows boards named in the page: <element data-rt-topic="leaderboard:global">,
+ *   or window.rtNotifications.subscribe("leaderboard:global").
+ * - Every message is re-dispatched as a DOM event: document.addEventListener("rt:message", e => e.detail).
+ * Vanilla JS, no dependencies, no CDN.
+ */
+(function () {
+  "use strict";
+  var STORAGE_KEY = "rt:last_event_id";
+  var HEARTBEAT_MS = 15000;
+  var area = document.getElementById("rt-notifications");
+  if (!area) { return; }
+  var statusEl = area.querySelector("[data-rt-status]");
+  var list = area.querySelector("[data-rt-list]");
+  var banner = document.getElementById("rt-broadcast");
+  var topics = new Set();
+  var ws = null;
+  var attempt = 0;
+  var heartbeatTimer = null;
+  var reconnectTimer = null;
+  var memoryLastId = "";
+
+  function parseId(id) {
+    var parts = String(id).split("-");
+    return [Number(parts[0]), Number(parts[1] || 0)];
+  }
+  function newer(a, b) {  // a > b as stream ids
+    var x = parseId(a), y = parseId(b);
+    return x[0] > y[0] || (x[0] === y[0] && x[1] > y[1]);
+  }
+  function lastId() {
+    try { return window.sessionStorage.getItem(STORAGE_KEY) || ""; } catch (e) { return memoryLastId; }
+  }
+  function remember(id) {
+    var current = lastId();
+    if (current && !newer(id, current)) { return; }
+    memoryLastId = id;
+    try { window.sessionStorage.setItem(STORAGE_KEY, id); } catch (e) { /* private mode: memory only */ }
+  }
+  function setStatus(state, text) {
+    area.dataset.state = state;
+    statusEl.textContent = text;
+  }
+  function send(payload) {
+    if (ws && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify(payload)); }
+  }
+  function heartbeat() { send({action: "heartbeat", page: window.location.pathname}); }
+  function startHeartbeat() {
+    stopHeartbeat();
+    heartbeat();
+    heartbeatTimer = window.setInterval(heartbeat, HEARTBEAT_MS);
+  }
+  function stopHeartbeat() {
+    if (heartbeatTimer) { window.clearInterval(heartbeatTimer); heartbeatTimer = null; }
+  }
+
+  function describe(event) {
+    if (event.type === "order.status") {
+      return "Order #" + event.order_id + ": " + event.status;
+    }
+    if (event.type === "leaderboard.changed") {
+      return "Leaderboard " + (event.board || "") + (event.view ? " (" + event.view + ")" : "") +
+        ": the top 10 changed";
+    }
+    if (event.type === "broadcast") { return event.message || "Announcement"; }
+    return event.type;
+  }
+  function render(event) {
+    var item = document.createElement("li");
+    item.dataset.eventId = event.id;
+    item.dataset.eventType = event.type;
+    if (event.status) { item.dataset.status = event.status; }
+    item.textContent = describe(event);  // textContent: event data is never parsed as HTML
+    list.insertBefore(item, list.firstChild);
+    while (list.children.length > 5) { list.removeChild(list.lastChild); }
+    if (event.type === "broadcast" && banner) {
+      banner.textContent = event.message || "";
+      banner.dataset.level = event.level || "info";
+      banner.dataset.eventId = event.id;
+      banner.hidden = false;
+    }
+  }
+  function presence(message) {
+    document.querySelectorAll("[data-presence-online]").forEach(function (el) {
+      el.textContent = String(message.online);
+    });
+    if (message.here !== undefined) {
+      document.querySelectorAll("[data-presence-here]").forEach(function (el) {
+        el.textContent = String(message.here);
+      });
+    }
+  }
+  function handle(message) {
+    if (message.id) {
+      remember(message.id);
+      render(message);
+    } else if (message.type === "ready") {
+      attempt = 0;
+      setStatus("live", "live");
+      topics.forEach(function (topic) { send({action: "subscribe", topic: topic}); });
+      startHeartbeat();
+    } else if (message.type === "presence") {
+      presence(message);
+    }
+    document.dispatchEvent(new CustomEvent("rt:message", {detail: message}));
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var url = scheme + window.location.host + "/ws/notifications/";
+    var last = lastId();
+    if (last) { url += "?last_event_id=" + encodeURIComponent(last); }
+    ws = new WebSocket(url);
+    ws.onmessage = function (e) {
+      var message;
+      try { message = JSON.parse(e.data); } catch (err) { return; }
+      handle(message);
+    };
+    ws.onclose = function () {
+      stopHeartbeat();
+      ws = null;
+      // Exponential backoff with full jitter: a restarted server is not hit
+      // by every tab at the same instant.
+      var delay = Math.min(15000, 500 * Math.pow(2, attempt));
+      delay = delay / 2 + Math.random() * delay / 2;
+      attempt += 1;
+      setStatus("reconnecting", "reconnecting… (retry in " + Math.ceil(delay / 1000) + " s)");
+      reconnectTimer = window.setTimeout(connect, delay);
+    };
+  }
+
+  document.querySelectorAll("[data-rt-topic]").forEach(function (el) { topics.add(el.dataset.rtTopic); });
+  window.rtNotifications = {
+    subscribe: function (topic) { topics.add(topic); send({action: "subscribe", topic: topic}); },
+    unsubscribe: function (topic) { topics.delete(topic); send({action: "unsubscribe", topic: topic}); },
+    lastEventId: lastId,
+    reconnectNow: function () {
+      if (reconnectTimer) { window.clearTimeout(reconnectTimer); reconnectTimer = null; }
+      attempt = 0;
+      if (ws) { ws.close(); } else { connect(); }
+    }
+  };
+  if (!("WebSocket" in window)) { setStatus("offline", "notifications need WebSockets"); return; }
+  connect();
+}());

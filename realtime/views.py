@@ -1,0 +1,122 @@
+"""Pages of ``realtime/``: notifications, staff broadcast, pub/sub vs streams."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+from redis.exceptions import RedisError
+
+from config.context_processors import cached_redis_health
+from config.redis import get_redis
+from realtime import audiences, keys, selectors, services
+from redis_patterns import pubsub_vs_streams
+
+
+def _own_audience(request: HttpRequest) -> str | None:
+    if request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    key = request.session.session_key
+    return f"session:{key}" if key else None
+
+
+def notifications(request: HttpRequest) -> HttpResponse:
+    """What this browser's socket follows, its stored events, and who is online."""
+    if not request.user.is_authenticated and request.session.session_key is None:
+        # An anonymous visitor gets a session here, so its socket has an
+        # audience of its own (orders placed without logging in use it too).
+        request.session.save()
+    own = _own_audience(request)
+    context: dict = {"audience_label": audiences.label(own), "events": [], "online": None, "members": []}
+    if cached_redis_health()[0]:
+        try:
+            context["events"] = selectors.recent_events([a for a in (own, audiences.PUBLIC) if a], count=10)
+        except RedisError as exc:
+            context["error"] = str(exc)
+        context["online"] = selectors.online_count("site")
+        now_ms = time.time_ns() // 1_000_000
+        context["members"] = [(m, max(0, round((now_ms - seen) / 1000)))
+                              for m, seen in selectors.online_members("site", limit=20)]
+    context.update(maxlen=services.EVENT_MAXLEN, ttl_hours=services.EVENT_TTL_SECONDS // 3600)
+    return render(request, "realtime/notifications.html", context)
+
+
+@staff_member_required
+@require_http_methods(["GET", "POST"])
+def broadcast(request: HttpRequest) -> HttpResponse:
+    """Staff only: send a banner (e.g. a flash sale) to every open page."""
+    context: dict = {"levels": services.BROADCAST_LEVELS, "message": "", "level": "sale"}
+    status = 200
+    if request.method == "POST":
+        message = request.POST.get("message", "")
+        level = request.POST.get("level", "")
+        context.update(message=message, level=level)
+        try:
+            context["sent_id"] = services.broadcast_announcement(message=message, level=level,
+                                                                 sent_by=request.user.get_username())
+            context["message"] = ""
+        except ValueError as exc:
+            context["form_error"] = str(exc)
+            status = 400
+        except RedisError as exc:
+            context["form_error"] = f"Redis is unavailable, nothing was sent: {exc}"
+            status = 503
+    if cached_redis_health()[0]:
+        try:
+            context["recent"] = [e for e in selectors.recent_events([audiences.PUBLIC], count=5)]
+        except RedisError:
+            context["recent"] = []
+    return render(request, "realtime/broadcast.html", context, status=status)
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        number = int(value) if value not in (None, "") else default
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if not low <= number <= high:
+        raise ValueError(f"{number} is outside {low}..{high}")
+    return number
+
+
+@require_http_methods(["GET", "POST"])
+def pubsub_vs_streams_page(request: HttpRequest) -> HttpResponse:
+    """Run the offline-subscriber demo with PUBLISH and with SPUBLISH (Redis 7+)."""
+    context: dict = {"total": 20, "offline_from": 8, "offline_to": 14, "sharded_ok": None}
+    status = 200
+    if request.method == "POST" and cached_redis_health()[0]:
+        try:
+            total = _int(request.POST.get("total"), 20, 3, 60)
+            offline_from = _int(request.POST.get("offline_from"), 8, 1, total - 1)
+            offline_to = _int(request.POST.get("offline_to"), 14, offline_from, total - 1)
+        except ValueError as exc:
+            context["form_error"] = str(exc)
+            return render(request, "realtime/pubsub_vs_streams.html", context, status=400)
+        context.update(total=total, offline_from=offline_from, offline_to=offline_to)
+        client = get_redis()
+        runs = []
+        try:
+            for sharded in (False, True):
+                if sharded:
+                    context["sharded_ok"] = _has_spublish(client)
+                    if not context["sharded_ok"]:
+                        continue
+                run_id = secrets.token_hex(6)
+                runs.append(pubsub_vs_streams.run(
+                    client, channel=keys.demo_channel(run_id), stream=keys.demo_stream(run_id), total=total,
+                    offline_from=offline_from, offline_to=offline_to, sharded=sharded))
+        except RedisError as exc:
+            context["error"] = str(exc)
+            status = 503
+        context["runs"] = runs
+    return render(request, "realtime/pubsub_vs_streams.html", context, status=status)
+
+
+def _has_spublish(client) -> bool:
+    """SPUBLISH exists from Redis 7.0 (Valkey reports a 7.x ``redis_version`` too): ask the server."""
+    version = str(client.info("server").get("redis_version", "0"))
+    return int(version.split(".")[0]) >= 7

@@ -1,0 +1,336 @@
+"""The notifications consumer, through Channels' WebsocketCommunicator, on the real channel layer.
+
+Every test talks to the session's private redis-server: the events are real
+stream entries, the fan-out goes through channels-redis groups on it.  Tests
+are sync functions that run their async scenario with ``async_to_sync`` (so
+database lookups made by the consumer run on the test's own thread).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.auth import AuthMiddlewareStack
+from channels.routing import URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
+
+from config.routing import websocket_urlpatterns
+from realtime import keys, services
+from realtime.services import apublish_event
+from redis_patterns import event_log
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT = 5
+
+
+def app():
+    # The same stack as config.asgi, built here so the origin list is read
+    # from the test's settings (config.asgi captures it once, at import).
+    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
+
+@pytest.fixture(autouse=True)
+def _hosts(settings):
+    settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+
+
+def new_session() -> str:
+    store = SessionStore()
+    store.create()
+    return store.session_key
+
+
+def login_cookie(username: str = "alice", **extra) -> tuple[object, str]:
+    user = get_user_model().objects.create_user(username, password="pw-123456", **extra)
+    client = Client()
+    client.force_login(user)
+    return user, client.cookies["sessionid"].value
+
+
+def socket(*, session: str | None = None, last_event_id: str | None = None,
+           origin: bytes = b"http://testserver") -> WebsocketCommunicator:
+    path = "/ws/notifications/" + (f"?last_event_id={last_event_id}" if last_event_id else "")
+    headers = [(b"origin", origin), (b"host", b"testserver")]
+    if session:
+        headers.append((b"cookie", f"sessionid={session}".encode()))
+    return WebsocketCommunicator(app(), path, headers=headers)
+
+
+async def connect(comm: WebsocketCommunicator) -> dict:
+    connected, _ = await comm.connect(timeout=TIMEOUT)
+    assert connected
+    return await until(comm, "ready")
+
+
+async def until(comm: WebsocketCommunicator, kind: str) -> dict:
+    """The next control message of ``kind``; fails on anything else first."""
+    message = await comm.receive_json_from(timeout=TIMEOUT)
+    assert message.get("type") == kind, message
+    return message
+
+
+async def events(comm: WebsocketCommunicator, n: int) -> list[dict]:
+    out = [await comm.receive_json_from(timeout=TIMEOUT) for _ in range(n)]
+    assert all("id" in e for e in out), out
+    return out
+
+
+def test_anonymous_socket_gets_public_events_only():
+    async def scenario():
+        other = await _new_session()
+        comm = socket()
+        ready = await connect(comm)
+        assert ready["audience"] == "public only" and ready["replayed"] == 0
+        await apublish_event(f"session:{other}", "order.status", {"order_id": 1, "status": "processing"})
+        await apublish_event("user:1", "order.status", {"order_id": 2, "status": "processing"})
+        public_id = await apublish_event("public", "broadcast", {"message": "Flash sale", "level": "sale"})
+        (event,) = await events(comm, 1)
+        assert event == {"id": public_id, "type": "broadcast", "message": "Flash sale", "level": "sale"}
+        assert await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+async def _new_session() -> str:
+    from channels.db import database_sync_to_async
+
+    return await database_sync_to_async(new_session)()
+
+
+def test_a_session_gets_its_own_order_events_and_never_another_sessions():
+    mine, theirs = new_session(), new_session()
+
+    async def scenario():
+        me, them = socket(session=mine), socket(session=theirs)
+        assert (await connect(me))["audience"] == "this browser session"
+        await connect(them)
+        my_id = await apublish_event(f"session:{mine}", "order.status", {"order_id": 7, "status": "completed"})
+        their_id = await apublish_event(f"session:{theirs}", "order.status", {"order_id": 8, "status": "failed"})
+        (got,) = await events(me, 1)
+        assert got == {"id": my_id, "type": "order.status", "order_id": 7, "status": "completed"}
+        (got,) = await events(them, 1)
+        assert got["id"] == their_id and got["order_id"] == 8
+        assert await me.receive_nothing(timeout=0.3) and await them.receive_nothing(timeout=0.1)
+        await me.disconnect()
+        await them.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_forged_session_cookie_gives_no_audience():
+    async def scenario():
+        forged = "a" * 32  # a well-formed key that no session has
+        comm = socket(session=forged)
+        assert (await connect(comm))["audience"] == "public only"
+        await apublish_event(f"session:{forged}", "order.status", {"order_id": 1, "status": "completed"})
+        assert await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_logged_in_user_gets_their_events_not_another_users():
+    alice, alice_cookie = login_cookie("alice")
+    bob, _ = login_cookie("bob")
+
+    async def scenario():
+        comm = socket(session=alice_cookie)
+        assert (await connect(comm))["audience"] == f"user:{alice.pk}"
+        await apublish_event(f"user:{bob.pk}", "order.status", {"order_id": 1, "status": "completed"})
+        mine = await apublish_event(f"user:{alice.pk}", "order.status", {"order_id": 2, "status": "completed"})
+        (got,) = await events(comm, 1)
+        assert got["id"] == mine
+        assert await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_subscribe_to_a_board_and_never_to_a_user_or_session():
+    victim = new_session()
+
+    async def scenario():
+        comm = socket()
+        await connect(comm)
+        for topic in (f"session:{victim}", "user:1", "public", "leaderboard:a b", "leaderboard:{x}", 42):
+            await comm.send_json_to({"action": "subscribe", "topic": topic})
+            error = await until(comm, "error")
+            assert error["error"] == "bad_topic"
+        await comm.send_json_to({"action": "subscribe", "topic": "leaderboard:global"})
+        subscribed = await until(comm, "subscribed")
+        # group_add is ZADD + EXPIRE (2 round trips in channels-redis), then 1 for the stream tail.
+        assert subscribed["topic"] == "leaderboard:global" and subscribed["redis"]["round_trips"] == 3
+        await apublish_event(f"session:{victim}", "order.status", {"order_id": 1, "status": "completed"})
+        await apublish_event("leaderboard:weekly", "leaderboard.changed", {"board": "weekly"})
+        board_id = await apublish_event("leaderboard:global", "leaderboard.changed", {"board": "global"})
+        (got,) = await events(comm, 1)
+        assert got["id"] == board_id and got["type"] == "leaderboard.changed"
+        assert await comm.receive_nothing(timeout=0.3)
+        await comm.send_json_to({"action": "unsubscribe", "topic": "leaderboard:global"})
+        await until(comm, "unsubscribed")
+        await apublish_event("leaderboard:global", "leaderboard.changed", {"board": "global"})
+        assert await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_bad_input_gets_an_error_and_the_socket_stays_open():
+    async def scenario():
+        comm = socket(last_event_id="not-an-id")
+        connected, _ = await comm.connect(timeout=TIMEOUT)
+        assert connected
+        assert (await until(comm, "error"))["error"] == "bad_last_event_id"
+        await until(comm, "ready")
+        for frame, code in (("{nope", "bad_json"), ('{"action": "dance"}', "unknown_action"), ("[1, 2]", "unknown_action"),
+                            ('{"action": "heartbeat", "page": "no-slash"}', "bad_page"),
+                            ("x" * 5000, "bad_frame")):
+            await comm.send_to(text_data=frame)
+            assert (await until(comm, "error"))["error"] == code
+        await comm.send_to(bytes_data=b"\x00")
+        assert (await until(comm, "error"))["error"] == "bad_frame"
+        future = socket(last_event_id="99999999999999-0")
+        connected, _ = await future.connect(timeout=TIMEOUT)
+        assert (await until(future, "error"))["error"] == "bad_last_event_id"
+        await until(future, "ready")
+        public_id = await apublish_event("public", "broadcast", {"message": "still here", "level": "info"})
+        assert (await events(future, 1))[0]["id"] == public_id
+        await future.disconnect()
+        assert (await events(comm, 1))[0]["id"] == public_id
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_foreign_origin_is_refused():
+    async def scenario():
+        evil = socket(origin=b"http://evil.example")
+        connected, _ = await evil.connect(timeout=TIMEOUT)
+        assert not connected
+        no_origin = WebsocketCommunicator(app(), "/ws/notifications/")
+        connected, _ = await no_origin.connect(timeout=TIMEOUT)
+        assert not connected
+        good = socket()
+        await connect(good)
+        await good.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_reconnect_and_replay_gets_every_missed_event_exactly_once_in_order():
+    mine = new_session()
+
+    async def scenario():
+        comm = socket(session=mine)
+        await connect(comm)
+        first = await apublish_event(f"session:{mine}", "order.status", {"order_id": 1, "status": "pending"})
+        assert (await events(comm, 1))[0]["id"] == first
+        await comm.disconnect()  # the tab is closed, the laptop sleeps...
+
+        missed = []
+        for i in range(12):
+            if i % 3 == 2:
+                missed.append(await apublish_event("public", "broadcast", {"message": f"m{i}", "level": "info"}))
+            else:
+                missed.append(await apublish_event(f"session:{mine}", "order.status",
+                                                   {"order_id": 1, "status": f"s{i}"}))
+        await apublish_event("session:" + "b" * 32, "order.status", {"order_id": 9, "status": "not yours"})
+
+        back = socket(session=mine, last_event_id=first)
+        connected, _ = await back.connect(timeout=TIMEOUT)
+        assert connected
+        replayed = await events(back, len(missed))
+        assert [e["id"] for e in replayed] == missed  # every one, in order
+        ready = await until(back, "ready")
+        assert ready["replayed"] == len(missed)
+        live = await apublish_event(f"session:{mine}", "order.status", {"order_id": 1, "status": "completed"})
+        assert (await events(back, 1))[0]["id"] == live
+        assert await back.receive_nothing(timeout=0.3)  # nothing twice
+        await back.disconnect()
+
+        # Reconnecting with the newest id replays nothing.
+        again = socket(session=mine, last_event_id=live)
+        connected, _ = await again.connect(timeout=TIMEOUT)
+        assert (await until(again, "ready"))["replayed"] == 0
+        assert await again.receive_nothing(timeout=0.2)
+        await again.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_replay_covers_subscribed_boards_too():
+    async def scenario():
+        comm = socket()
+        await connect(comm)
+        since = await apublish_event("public", "broadcast", {"message": "before", "level": "info"})
+        await events(comm, 1)
+        await comm.disconnect()
+        board = [await apublish_event("leaderboard:global", "leaderboard.changed", {"board": "global", "n": i})
+                 for i in range(3)]
+        back = socket(last_event_id=since)
+        await connect(back)
+        await back.send_json_to({"action": "subscribe", "topic": "leaderboard:global"})
+        assert [e["id"] for e in await events(back, 3)] == board
+        assert (await until(back, "subscribed"))["replayed"] == 3
+        await back.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_lost_live_message_is_filled_from_the_stream_in_order(r):
+    """The channel layer is at-most-once: simulate it dropping one message."""
+    mine = new_session()
+
+    async def scenario():
+        comm = socket(session=mine)
+        await connect(comm)
+        audience = f"session:{mine}"
+        # Stored but never fanned out, as if the layer had dropped it.
+        lost_id, _ = event_log.append(r, services.scripts(), keys.events_stream(audience), "order.status",
+                                      json.dumps({"order_id": 3, "status": "processing"}),
+                                      maxlen=services.EVENT_MAXLEN, ttl_seconds=60)
+        next_id = await apublish_event(audience, "order.status", {"order_id": 3, "status": "completed"})
+        got = await events(comm, 2)
+        assert [e["id"] for e in got] == [lost_id, next_id]
+        assert [e["status"] for e in got] == ["processing", "completed"]
+        assert await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_heartbeat_counts_presence_and_catches_up_on_lost_messages(r):
+    mine = new_session()
+
+    async def scenario():
+        a, b = socket(session=mine), socket()
+        await connect(a)
+        await connect(b)
+        lost_id, _ = event_log.append(r, services.scripts(), keys.events_stream("public"), "broadcast",
+                                      json.dumps({"message": "dropped live", "level": "info"}),
+                                      maxlen=services.EVENT_MAXLEN, ttl_seconds=60)
+        await a.send_json_to({"action": "heartbeat", "page": "/"})
+        (caught,) = await events(a, 1)  # the catch-up read found what the live path never sent
+        assert caught["id"] == lost_id
+        presence = await until(a, "presence")
+        assert presence["online"] == 1 and presence["here"] == 1
+        # One round trip for the presence script, one for the pipelined catch-up read.
+        assert presence["redis"]["round_trips"] == 2
+        await b.send_json_to({"action": "heartbeat", "page": "/other/"})
+        await events(b, 1)
+        presence = await until(b, "presence")
+        assert presence["online"] == 2 and presence["here"] == 1
+        await a.send_json_to({"action": "heartbeat", "page": "/"})
+        assert (await until(a, "presence"))["online"] == 2  # a heartbeat again: still one member
+        await a.disconnect()
+        await b.disconnect()
+
+    async_to_sync(scenario)()

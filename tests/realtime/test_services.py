@@ -1,0 +1,83 @@
+"""publish_event: validated, stored in the audience's stream, callable from sync code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+from realtime import audiences, keys, selectors, services
+from realtime.services import publish_event
+
+
+@pytest.mark.parametrize("audience, type_, data", [
+    ("user:abc", "order.status", {}),
+    ("session:a.b", "order.status", {}),
+    ("session:", "order.status", {}),
+    ("leaderboard:{slot}", "leaderboard.changed", {}),
+    ("leaderboard:*", "leaderboard.changed", {}),
+    ("everyone", "broadcast", {}),
+    ("public", "chat", {}),
+    ("public", "broadcast", {"id": "mine"}),
+    ("public", "broadcast", {"type": "x"}),
+    ("public", "broadcast", ["not", "a", "dict"]),
+])
+def test_bad_events_are_refused_and_nothing_is_written(raw_redis, audience, type_, data):
+    with pytest.raises(ValueError):
+        publish_event(audience, type_, data)
+    assert raw_redis.dbsize() == 0
+
+
+def test_publish_stores_the_event_with_a_ttl_and_returns_its_id(raw_redis):
+    event_id = publish_event("user:42", "order.status", {"order_id": 5, "status": "processing"})
+    stream = keys.events_stream("user:42")
+    assert stream == "t:rt:events:{user:42}"
+    ((entry_id, fields),) = raw_redis.xrange(stream)
+    assert entry_id == event_id and fields["type"] == "order.status"
+    assert 0 < raw_redis.ttl(stream) <= services.EVENT_TTL_SECONDS
+    events = selectors.recent_events(["user:42", "public"])
+    assert events == [{"id": event_id, "type": "order.status", "order_id": 5, "status": "processing",
+                       "audience": "user:42"}]
+
+
+def test_publish_from_another_process(raw_redis):
+    """What a stream worker or Celery task does: the management command is a separate process."""
+    out = subprocess.run(
+        [sys.executable, "manage.py", "publish_event", "public", "broadcast", '{"message": "hi", "level": "info"}'],
+        capture_output=True, text=True, check=True, cwd=settings.BASE_DIR, timeout=60,
+    ).stdout.strip()
+    assert [e[0] for e in raw_redis.xrange(keys.events_stream("public"))] == [out]
+    bad = subprocess.run([sys.executable, "manage.py", "publish_event", "user:x", "broadcast", "{}"],
+                         capture_output=True, text=True, cwd=settings.BASE_DIR, timeout=60)
+    assert bad.returncode != 0 and "bad audience" in bad.stderr
+
+
+def test_broadcast_validation():
+    with pytest.raises(ValueError):
+        services.broadcast_announcement(message="  ", level="sale", sent_by="staff")
+    with pytest.raises(ValueError):
+        services.broadcast_announcement(message="x" * 201, level="sale", sent_by="staff")
+    with pytest.raises(ValueError):
+        services.broadcast_announcement(message="hi", level="panic", sent_by="staff")
+
+
+def test_group_names_and_presence_members_never_expose_a_session_key():
+    key = "k" * 32
+    assert audiences.group_name("leaderboard:global") == "rt.leaderboard.global"
+    assert audiences.group_name(f"session:{key}") == f"rt.session.{key}"
+    member = audiences.presence_member(f"session:{key}", "chan")
+    assert key not in member and member.startswith("visitor:")
+    assert audiences.label(f"session:{key}") == "this browser session"
+    assert keys.page_room("/a/*?{x}").startswith("page:") and "*" not in keys.page_room("/a/*")
+
+
+def test_sync_publish_reuses_its_connections(raw_redis):
+    """A worker publishing many events must not open a Redis connection per event."""
+    publish_event("public", "broadcast", {"message": "warm-up", "level": "info"})
+    before = raw_redis.info("stats")["total_connections_received"]
+    for i in range(20):
+        publish_event("public", "broadcast", {"message": f"m{i}", "level": "info"})
+    assert raw_redis.info("stats")["total_connections_received"] - before == 0
+    assert raw_redis.xlen(keys.events_stream("public")) == 21
