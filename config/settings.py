@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -119,6 +120,24 @@ REDIS = {
     "client_name": env_str("REDIS_CLIENT_NAME", "django-redis-reference"),
 }
 
+# A deployment (or the test suite) may name servers this process must never use.
+REDIS_FORBIDDEN_ADDRESSES = set(env_list("REDIS_FORBIDDEN_ADDRESSES"))
+
+
+def _refuse_forbidden(what: str, url: str | None = None, nodes: list[tuple[str, int]] | None = None) -> None:
+    targets = [f"{h}:{p}" for h, p in (nodes or [])]
+    if url:
+        parts = urlsplit(url)
+        targets.append(f"{parts.hostname}:{parts.port or 6379}")
+    bad = REDIS_FORBIDDEN_ADDRESSES.intersection(targets)
+    if bad:
+        raise ImproperlyConfigured(f"{what} points at {', '.join(sorted(bad))}, listed in REDIS_FORBIDDEN_ADDRESSES")
+
+
+_refuse_forbidden("REDIS_URL", REDIS_URL)
+_refuse_forbidden("REDIS_SENTINELS", nodes=REDIS["sentinels"])
+_refuse_forbidden("REDIS_CLUSTER_NODES", nodes=REDIS["cluster_nodes"])
+
 CACHE_SERIALIZER = env_str("CACHE_SERIALIZER", "json")
 CACHES = {
     "default": {
@@ -152,6 +171,7 @@ if REDIS["sentinels"]:
     }
 else:
     _channel_host = {"address": env_str("CHANNEL_REDIS_URL", REDIS_URL)}
+    _refuse_forbidden("CHANNEL_REDIS_URL", _channel_host["address"])
 if REDIS_TRACE and "address" in _channel_host:
     # Channel-layer traffic shows in the trace of the WebSocket message that caused it.
     from redis_patterns.tracing import AsyncTracingConnection
@@ -179,6 +199,7 @@ CHANNEL_LAYERS = {
 # hour leaves a wide margin while still redelivering a crashed worker's task.
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+_refuse_forbidden("CELERY_BROKER_URL", CELERY_BROKER_URL)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", None)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),

@@ -110,21 +110,21 @@ def score_submit(*, board: str, player: str, points: int, now: dt.datetime | Non
                     if int(flag))
     periods = {"best": "", "total": "", "daily": day.isoformat(),
                "weekly": "{}-W{:02d}".format(*monday.isocalendar()[:2])}
-    for view in changed:
-        notify_top10_changed(board=board, view=view, period=periods[view])
+    if changed:
+        notify_top10_changed(board=board, views={view: periods[view] for view in changed})
     return ScoreResult(board, player, points, decode(best_score), int(best_rank) + 1, int(float(total)),
                        int(total_rank) + 1, changed)
 
 
-def notify_top10_changed(*, board: str, view: str, period: str = "") -> None:
-    """Called whenever a submission changes the top 10 of a board view.
+def notify_top10_changed(*, board: str, views: dict[str, str]) -> None:
+    """Called once per submission that changed the top 10 of one or more views.
 
-    Sends the ``leaderboard.signals.top10_changed`` signal.  Pages poll for
-    now; the realtime app connects a receiver to push a
+    Sends the ``leaderboard.signals.top10_changed`` signal (``views`` maps each
+    changed view to its period); the realtime app's receiver pushes one
     ``leaderboard.changed`` event to ``leaderboard:<board>`` subscribers.
     A failing receiver must not fail the score that was already recorded.
     """
-    for receiver, result in top10_changed.send_robust(sender=None, board=board, view=view, period=period):
+    for receiver, result in top10_changed.send_robust(sender=None, board=board, views=views):
         if isinstance(result, Exception):
             log.warning("top10_changed receiver %r failed: %s", receiver, result)
 

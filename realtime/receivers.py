@@ -18,14 +18,19 @@ from realtime.services import publish_event
 log = logging.getLogger(__name__)
 
 
-def on_top10_changed(sender: Any, *, board: str, view: str, period: str = "", **kwargs: Any) -> str | None:
-    """Publish ``leaderboard.changed``; returns the event id (``None`` for a board name we cannot route)."""
+def on_top10_changed(sender: Any, *, board: str, views: dict[str, str], **kwargs: Any) -> str | None:
+    """Publish one ``leaderboard.changed`` for a submission; returns the event id.
+
+    ``views`` maps each view whose top 10 changed to its period.  ``None`` for a
+    board name we cannot route.
+    """
     audience = f"leaderboard:{board}"
     if not audiences.is_topic(audience):
         log.warning("top10_changed for board %r: not a routable topic, no notification", board)
         return None
     # Errors propagate: the sender uses send_robust and logs them; the score is already recorded.
-    return publish_event(audience, "leaderboard.changed", {"board": board, "view": view, "period": period})
+    changed = [{"view": view, "period": period} for view, period in views.items()]
+    return publish_event(audience, "leaderboard.changed", {"board": board, "views": changed})
 
 
 def connect() -> None:

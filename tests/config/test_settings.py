@@ -94,6 +94,15 @@ def test_every_redis_user_points_at_the_private_server(redis_server):
     assert redis_server.port != 6379
 
 
+def test_the_shared_redis_is_refused_in_every_process_of_the_suite():
+    """Any subprocess that lost its REDIS_URL and fell back to 127.0.0.1:6379 fails at once."""
+    result = _settings_import({"DEBUG": "1", "REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert result.returncode != 0
+    assert "REDIS_FORBIDDEN_ADDRESSES" in result.stderr
+    result = _settings_import({"DEBUG": "1", "CELERY_BROKER_URL": "redis://localhost:6379/1"})
+    assert "CELERY_BROKER_URL points at localhost:6379" in result.stderr
+
+
 def test_celery_is_json_only_with_an_explicit_visibility_timeout():
     from config.celery import app
 

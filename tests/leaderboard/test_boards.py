@@ -119,7 +119,10 @@ def test_each_read_and_write_is_one_round_trip():
     ):
         with tracing() as trace:
             action()
-        assert trace.round_trip_count == 1
+        # the board's own work; a submission that changes a top 10 also publishes
+        # one notification (realtime.receivers), which is not the board's cost
+        own = [rt for rt in trace.round_trips if any(":lb:" in row["key"] for row in rt.describe())]
+        assert len(own) == 1
 
 
 def test_daily_and_weekly_rollover_and_expiry(raw_redis):
@@ -174,8 +177,8 @@ def test_archive_task_keeps_yesterdays_top_10():
 def test_top10_changes_are_announced():
     seen = []
 
-    def receiver(sender, board, view, period, **kwargs):
-        seen.append((board, view, period))
+    def receiver(sender, board, views, **kwargs):
+        seen.extend((board, view, period) for view, period in views.items())
 
     top10_changed.connect(receiver)
     try:

@@ -66,7 +66,8 @@
       return "Order #" + event.order_id + ": " + event.status;
     }
     if (event.type === "leaderboard.changed") {
-      return "Leaderboard " + (event.board || "") + (event.view ? " (" + event.view + ")" : "") +
+      var views = (event.views || []).map(function (v) { return v.view; }).join(", ");
+      return "Leaderboard " + (event.board || "") + (views ? " (" + views + ")" : "") +
         ": the top 10 changed";
     }
     if (event.type === "broadcast") { return event.message || "Announcement"; }
