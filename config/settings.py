@@ -239,3 +239,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- shop catalog cache (issue 3; see shop/caching.py) -------------------------------------
+
+SHOP_CACHE_ENABLED = env_bool("SHOP_CACHE_ENABLED", True)  # off: every read is a bypass (benchmark baseline)
+SHOP_CACHE_TTL = env_int("SHOP_CACHE_TTL", 300)  # seconds fresh, before jitter
+SHOP_WRITE_STRATEGY = env_str("SHOP_WRITE_STRATEGY", "invalidate")  # or "write_through"
+SHOP_VIEW_FLUSH_SECONDS = env_int("SHOP_VIEW_FLUSH_SECONDS", 10)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "shop-flush-view-counts": {"task": "shop.tasks.flush_view_counts", "schedule": float(SHOP_VIEW_FLUSH_SECONDS)},
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tests: a file, not the in-memory default, so a second process can share the test database.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test-db.sqlite3"))

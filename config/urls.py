@@ -13,4 +13,5 @@ site_patterns = [
 urlpatterns = [
     path("", include((site_patterns, "site_config"))),
     path("admin/", admin.site.urls),
+    path("", include("shop.urls")),
 ]

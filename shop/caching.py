@@ -1,0 +1,113 @@
+"""The shop's cache objects: built once per process, on first use.
+
+``redis_patterns.cache.Cache`` and the hot-key tier are framework-free; this
+module binds them to the app's Redis client (``config.redis``), its settings
+and its key names.  Nothing here connects at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from enum import StrEnum
+
+from django.conf import settings
+
+from config.redis import build_client, get_redis
+from redis_patterns.cache import Breaker, Cache, CachePolicy
+from redis_patterns.hotkeys import InvalidationBus, LocalTier
+from redis_patterns.scripts import Scripts
+from shop import keys
+
+log = logging.getLogger("shop.cache")
+
+
+class WriteStrategy(StrEnum):
+    """How a product write reaches the cache (see ``shop.services``)."""
+
+    INVALIDATE = "invalidate"        # delete after commit; the next read loads
+    WRITE_THROUGH = "write_through"  # after commit, store the new row in the cache
+
+
+class ReadTier(StrEnum):
+    """Where a product read looks first (the hot-key demo switches between them)."""
+
+    REDIS = "redis"        # one key per product
+    LOCAL = "local"        # in-process tier (1 s) in front of Redis, pub/sub invalidation
+    REPLICAS = "replicas"  # N copies of the key, one read at random
+
+
+HOT_REPLICAS = 4
+
+_lock = threading.RLock()
+_state: dict[str, object] = {}
+
+
+def scripts() -> Scripts:
+    with _lock:
+        if "scripts" not in _state:
+            _state["scripts"] = Scripts("redis_patterns")
+        return _state["scripts"]  # type: ignore[return-value]
+
+
+def breaker() -> Breaker:
+    """One per process: one log line per outage, however many requests see it."""
+    with _lock:
+        if "breaker" not in _state:
+            _state["breaker"] = Breaker(cooldown=1.0, logger=log, name="shop cache")
+        return _state["breaker"]  # type: ignore[return-value]
+
+
+def cache() -> Cache:
+    loader = scripts()
+    with _lock:
+        if "cache" not in _state:
+            # get_redis resolved per call: tests and benchmarks may reset clients.
+            _state["cache"] = Cache(lambda: get_redis(), loader, breaker=breaker())
+        return _state["cache"]  # type: ignore[return-value]
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "SHOP_CACHE_ENABLED", True))
+
+
+def product_policy() -> CachePolicy:
+    return CachePolicy(ttl=float(settings.SHOP_CACHE_TTL), jitter=0.1, stale_ttl=60.0, negative_ttl=30.0)
+
+
+def list_policy() -> CachePolicy:
+    # Lists change with every product write (new generation); a shorter TTL
+    # keeps abandoned generations from lingering.
+    return CachePolicy(ttl=min(120.0, float(settings.SHOP_CACHE_TTL)), jitter=0.1, stale_ttl=30.0,
+                       negative_ttl=30.0)
+
+
+def local_tier() -> LocalTier:
+    """The in-process hot-key tier, with its invalidation listener started."""
+    with _lock:
+        tier = _state.get("tier")
+        if tier is None:
+            tier = _state["tier"] = LocalTier(ttl=1.0, max_items=256)
+            _state["bus"] = InvalidationBus(
+                # Its own connection: a subscribed connection can do nothing else.
+                lambda: build_client(socket_timeout=5.0),
+                keys.invalidation_channel(),
+                tier,
+            )
+    bus = _state["bus"]
+    bus.start()  # type: ignore[attr-defined]
+    return tier  # type: ignore[return-value]
+
+
+def invalidation_bus() -> InvalidationBus | None:
+    """The listener, if this process has started its local tier."""
+    return _state.get("bus")  # type: ignore[return-value]
+
+
+def reset() -> None:
+    """Forget the per-process objects (tests, benchmarks)."""
+    with _lock:
+        bus = _state.pop("bus", None)
+        _state.clear()
+    if bus is not None:
+        bus.stop()  # type: ignore[attr-defined]
