@@ -8,6 +8,7 @@ import time
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 from redis.exceptions import RedisError
 
@@ -36,12 +37,14 @@ def _page_number(request: HttpRequest) -> int:
 # --- catalog -------------------------------------------------------------------------------
 
 
+@ensure_csrf_cookie  # the API's PATCH takes this cookie's value back in X-CSRFToken
 def category_list(request: HttpRequest) -> HttpResponse:
     read = selectors.category_list()
     response = render(request, "shop/categories.html", {"categories": read.value, "read": read})
     return _with_cache_header(response, read.state.value)
 
 
+@ensure_csrf_cookie  # the API's PATCH takes this cookie's value back in X-CSRFToken
 def product_list(request: HttpRequest, category_slug: str) -> HttpResponse:
     page = _page_number(request)
     read = selectors.product_page(category_slug, page)
@@ -53,6 +56,7 @@ def product_list(request: HttpRequest, category_slug: str) -> HttpResponse:
     return _with_cache_header(render(request, "shop/product_list.html", context), read.state.value)
 
 
+@ensure_csrf_cookie  # the API's PATCH takes this cookie's value back in X-CSRFToken
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     if not 0 < product_id <= 2**63 - 1:
         raise Http404("no such product")
