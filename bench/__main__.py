@@ -28,6 +28,8 @@ OUT = ROOT / "docs" / "benchmarks"
 BENCHMARKS: dict[str, str] = {
     "redis_py_versions": "which redis-py release to pin: GET round trip and pipelined SETs",
     "tracing_overhead": "cost of the per-request command trace, as a ratio",
+    "shop_cache": "product detail under HTTP load: cache hit vs miss vs no cache vs a trivial view",
+    "shop_stampede": "200 concurrent reads of a just-expired key: database loads and p99, single-flight vs naive",
 }
 
 

@@ -19,7 +19,9 @@ Pattern (cache-aside, a.k.a. lazy loading)
       the caller still holds its lease (``lua/cache_fill.lua``).  A writer
       deletes value *and* lease, so a reader that loaded the old row just
       before the write cannot store it back after the invalidation (the
-      classic cache-aside race; Facebook's memcache "leases").
+      classic cache-aside race; Facebook's memcache "leases").  The lease is
+      left to run out after a fill, so a reader that saw the old entry just
+      before the fill cannot take a new lease just after it and load again.
     - **XFetch refresh-ahead** (Vattani et al., "Optimal Probabilistic Cache
       Stampede Prevention", VLDB 2015): a reader refreshes early with
       probability rising as expiry nears: refresh when

@@ -132,6 +132,8 @@ def product_cache_sync(*, product_id: int, strategy: WriteStrategy | None = None
         return None
     strategy = WriteStrategy(strategy or selectors.write_strategy())
     cache = caching.cache()
+    if not cache.breaker.allow():
+        return None  # Redis is known to be down (already logged): the TTL bounds the staleness
     fresh = selectors.product_load(product_id) if strategy == WriteStrategy.WRITE_THROUGH else None
     value_key, lease_key = keys.product_key(product_id), keys.product_lease_key(product_id)
     replica_keys = hotkeys.replica_keys(lambda i: keys.product_replica_key(product_id, i), caching.HOT_REPLICAS)

@@ -45,7 +45,7 @@ def counting_loader(value):
     return loader, calls
 
 
-def test_miss_then_hit_and_the_hit_is_one_round_trip(r, scripts):
+def test_miss_then_hit_and_the_hit_is_one_round_trip(r, raw_redis, scripts):
     cache = make(r, scripts)
     scripts.call(r, "compare_and_delete", keys=["t:{warm-up}"], args=["x"])  # connect, load the library
     loader, calls = counting_loader({"name": "kettle"})
@@ -58,6 +58,9 @@ def test_miss_then_hit_and_the_hit_is_one_round_trip(r, scripts):
     assert (second.state, second.value) == (CacheState.HIT, {"name": "kettle"})
     assert hit_trace.round_trip_count == 1 and hit_trace.command_count == 1
     assert len(calls) == 1
+    # The lease outlives the fill (by its own TTL): a reader that saw the miss
+    # before the fill cannot take a fresh lease right after it and load again.
+    assert 0 < raw_redis.pttl(LEASE) <= 5000
 
 
 def test_ttl_has_jitter_plus_the_stale_window(r, raw_redis, scripts):
