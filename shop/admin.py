@@ -56,6 +56,15 @@ class ProductAdmin(admin.ModelAdmin):
         super().delete_model(request, obj)
         services.product_changed(product_id=pk)
 
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        # The "delete selected" action bypasses delete_model: invalidate each row too.
+        from shop import services
+
+        ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for pk in ids:
+            services.product_changed(product_id=pk)
+
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):

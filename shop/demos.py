@@ -146,6 +146,10 @@ class HotKeyResult:
     states: dict[str, int]
 
     @property
+    def redis_reads(self) -> int:
+        return sum(row["count"] for row in self.per_key)
+
+    @property
     def busiest_share(self) -> float:
         """Share of the Redis reads that hit the busiest key (1.0 = all on one key)."""
         total = sum(row["count"] for row in self.per_key)
