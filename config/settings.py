@@ -245,6 +245,8 @@ LOGGING = {
 SHOP_CACHE_ENABLED = env_bool("SHOP_CACHE_ENABLED", True)  # off: every read is a bypass (benchmark baseline)
 SHOP_CACHE_TTL = env_int("SHOP_CACHE_TTL", 300)  # seconds fresh, before jitter
 SHOP_WRITE_STRATEGY = env_str("SHOP_WRITE_STRATEGY", "invalidate")  # or "write_through"
+SHOP_XFETCH = env_bool("SHOP_XFETCH", True)  # refresh-ahead of hot product entries
+SHOP_VIEW_COUNTING = env_str("SHOP_VIEW_COUNTING", "write_behind")  # or "direct" (an UPDATE per view)
 SHOP_VIEW_FLUSH_SECONDS = env_int("SHOP_VIEW_FLUSH_SECONDS", 10)
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),

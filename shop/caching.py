@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from config.redis import build_client, get_redis
 from redis_patterns.cache import Breaker, Cache, CachePolicy
@@ -29,6 +32,13 @@ class WriteStrategy(StrEnum):
     WRITE_THROUGH = "write_through"  # after commit, store the new row in the cache
 
 
+class ViewCounting(StrEnum):
+    """How a product page view reaches ``Product.view_count``."""
+
+    WRITE_BEHIND = "write_behind"  # HINCRBY in Redis, flushed in batches by a Celery beat task
+    DIRECT = "direct"              # one UPDATE per view (the "before" half, for comparison)
+
+
 class ReadTier(StrEnum):
     """Where a product read looks first (the hot-key demo switches between them)."""
 
@@ -38,6 +48,16 @@ class ReadTier(StrEnum):
 
 
 HOT_REPLICAS = 4
+SWITCHES_TTL = 2.0  # seconds a process keeps the switches before reading them again
+
+
+@dataclass(frozen=True)
+class Switches:
+    """The strategies in force, switchable on the caching demo page (staff)."""
+
+    write_strategy: WriteStrategy
+    xfetch: bool
+    view_counting: ViewCounting
 
 _lock = threading.RLock()
 _state: dict[str, object] = {}
@@ -72,7 +92,62 @@ def enabled() -> bool:
 
 
 def product_policy() -> CachePolicy:
+    policy = _base_product_policy()
+    return policy if switches().xfetch else replace(policy, xfetch_beta=0.0)
+
+
+def _base_product_policy() -> CachePolicy:
     return CachePolicy(ttl=float(settings.SHOP_CACHE_TTL), jitter=0.1, stale_ttl=60.0, negative_ttl=30.0)
+
+
+def default_switches() -> Switches:
+    return Switches(
+        write_strategy=WriteStrategy(getattr(settings, "SHOP_WRITE_STRATEGY", "invalidate")),
+        xfetch=bool(getattr(settings, "SHOP_XFETCH", True)),
+        view_counting=ViewCounting(getattr(settings, "SHOP_VIEW_COUNTING", "write_behind")),
+    )
+
+
+def _parse_switches(raw: dict, defaults: Switches) -> Switches:
+    try:
+        strategy = WriteStrategy(raw["write_strategy"]) if raw.get("write_strategy") else defaults.write_strategy
+    except ValueError:
+        strategy = defaults.write_strategy
+    try:
+        counting = ViewCounting(raw["view_counting"]) if raw.get("view_counting") else defaults.view_counting
+    except ValueError:
+        counting = defaults.view_counting
+    xfetch = raw["xfetch"] == "on" if raw.get("xfetch") in ("on", "off") else defaults.xfetch
+    return Switches(write_strategy=strategy, xfetch=xfetch, view_counting=counting)
+
+
+def switches() -> Switches:
+    """The switches in force: ``shop.keys.switches_key()`` over the Django settings.
+
+    Read from Redis at most every ``SWITCHES_TTL`` seconds per process (one
+    ``HGETALL``), so the hot read path stays at one round trip; another
+    process sees a change within that time.  Redis down: the settings.
+    """
+    now = time.monotonic()
+    cached = _state.get("switches")
+    if cached is not None and now - cached[0] < SWITCHES_TTL:  # type: ignore[index]
+        return cached[1]  # type: ignore[index]
+    defaults = default_switches()
+    value = defaults
+    store = cache()
+    if store.breaker.allow():
+        try:
+            value = _parse_switches(store.client.hgetall(keys.switches_key()), defaults)
+            store.breaker.success()
+        except RedisError as exc:
+            store.breaker.failure(exc)
+    _state["switches"] = (now, value)
+    return value
+
+
+def forget_switches() -> None:
+    """Drop this process's copy (after changing them here)."""
+    _state.pop("switches", None)
 
 
 def list_policy() -> CachePolicy:

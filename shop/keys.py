@@ -96,13 +96,15 @@ def view_counter_keys() -> CounterKeys:
     )
 
 
-def write_strategy_key() -> str:
-    """``shop:settings:write-strategy`` -- STRING, the write strategy picked on the demo page.
+def switches_key() -> str:
+    """``shop:switches`` -- HASH, the demo page's switches: ``write_strategy``, ``xfetch``, ``view_counting``.
 
-    Permanent by design (a site setting); written by staff through
-    ``shop.services.write_strategy_set``; absent means ``SHOP_WRITE_STRATEGY``.
+    Permanent by design (site settings); written by staff through
+    ``shop.services.switches_set``; a missing field means the Django setting
+    (``SHOP_WRITE_STRATEGY``, ``SHOP_XFETCH``, ``SHOP_VIEW_COUNTING``).  Each
+    process reads it at most every 2 s (``shop.caching.switches``).
     """
-    return key("shop", "settings", "write-strategy")
+    return key("shop", "switches")
 
 
 def invalidation_channel() -> str:

@@ -114,6 +114,12 @@ def product_get(product_id: int, *, count_view: bool = False, tier: ReadTier = R
     """
     policy = policy or caching.product_policy()
     loader = lambda: product_load(product_id)  # noqa: E731
+    if count_view and caching.switches().view_counting == caching.ViewCounting.DIRECT:
+        # The comparison path: a database UPDATE per view instead of write-behind.
+        read = product_get(product_id, tier=tier, policy=policy)
+        if read.value is not None:
+            _count_view_in_db(product_id)
+        return read
     if not caching.enabled():
         read = Read(loader(), CacheState.BYPASS, tier="database", loaded=True)
         if count_view and read.value is not None:
@@ -215,20 +221,6 @@ def pending_views(product_id: int) -> int | None:
         return None
 
 
-def write_strategy() -> str:
-    """The write strategy in force: the demo page's switch, else ``SHOP_WRITE_STRATEGY``."""
-    from django.conf import settings
-
-    default = caching.WriteStrategy(settings.SHOP_WRITE_STRATEGY)
-    cache = caching.cache()
-    if not cache.breaker.allow():
-        return default
-    try:
-        value = cache.client.get(keys.write_strategy_key())
-    except RedisError as exc:
-        cache.breaker.failure(exc)
-        return default
-    try:
-        return caching.WriteStrategy(value) if value else default
-    except ValueError:
-        return default
+def write_strategy() -> caching.WriteStrategy:
+    """The write strategy in force (the demo page's switch, else ``SHOP_WRITE_STRATEGY``)."""
+    return caching.switches().write_strategy

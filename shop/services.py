@@ -1,7 +1,7 @@
 """Catalog writes and what they do to the cache.
 
 Two write strategies, each its own code path, chosen per call or by the
-switch on the caching demo page (``write_strategy_set``):
+switch on the caching demo page (``switches_set``):
 
 ``invalidate`` (explicit delete after commit, the default)
     ``transaction.on_commit`` -> one pipelined round trip: ``DEL`` the product
@@ -170,9 +170,19 @@ def catalog_changed() -> None:
     transaction.on_commit(bump)
 
 
-def write_strategy_set(*, strategy: WriteStrategy) -> None:
-    """The demo page's switch (staff only): the strategy used when a write names none."""
-    caching.cache().client.set(keys.write_strategy_key(), WriteStrategy(strategy).value)
+def switches_set(*, write_strategy: WriteStrategy | None = None, xfetch: bool | None = None,
+                 view_counting: caching.ViewCounting | None = None) -> None:
+    """The demo page's switches (staff only); other processes follow within ``SWITCHES_TTL``."""
+    fields: dict[str, str] = {}
+    if write_strategy is not None:
+        fields["write_strategy"] = WriteStrategy(write_strategy).value
+    if xfetch is not None:
+        fields["xfetch"] = "on" if xfetch else "off"
+    if view_counting is not None:
+        fields["view_counting"] = caching.ViewCounting(view_counting).value
+    if fields:
+        caching.cache().client.hset(keys.switches_key(), mapping=fields)
+    caching.forget_switches()
 
 
 # --- write-behind: view counters ------------------------------------------------------------

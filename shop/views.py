@@ -18,7 +18,7 @@ from redis_patterns.cache import decode
 from redis_patterns.tracing import tracing
 from shop import caching, demos, keys, selectors, services
 from shop.api import parse_id
-from shop.caching import ReadTier, WriteStrategy
+from shop.caching import ReadTier, ViewCounting, WriteStrategy
 from shop.models import Product, ViewCountFlush
 
 
@@ -106,7 +106,8 @@ def _entry_state(pid: int) -> dict | None:
 def caching_demo(request: HttpRequest) -> HttpResponse:
     """Cache-aside, the write strategies, write-behind counters and XFetch on one page."""
     pid = _demo_product_id(request)
-    context: dict = {"product_id": pid, "strategies": list(WriteStrategy), "is_staff": request.user.is_staff}
+    context: dict = {"product_id": pid, "strategies": list(WriteStrategy), "countings": list(ViewCounting),
+                     "is_staff": request.user.is_staff}
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "flush":
@@ -114,17 +115,20 @@ def caching_demo(request: HttpRequest) -> HttpResponse:
                 report = services.views_flush()
             messages.info(request, f"Flushed {report.views} views of {report.products} products in "
                                    f"{len(report.batches)} batch(es) ({trace.summary()}).")
-        elif action in ("set_strategy", "edit"):
+        elif action in ("switches", "edit"):
             if not request.user.is_staff:
                 return render(request, "shop/caching.html", {**context, "forbidden": True}, status=403)
             try:
                 strategy = WriteStrategy(request.POST.get("strategy", ""))
-            except ValueError:
+                counting = ViewCounting(request.POST.get("view_counting", ViewCounting.WRITE_BEHIND))
+                xfetch = {"on": True, "off": False}[request.POST.get("xfetch", "on")]
+            except (ValueError, KeyError):
                 return render(request, "shop/caching.html", {**context, "bad_input": "unknown strategy"},
                               status=400)
-            if action == "set_strategy":
-                services.write_strategy_set(strategy=strategy)
-                messages.info(request, f"Writes now use {strategy.value}.")
+            if action == "switches":
+                services.switches_set(write_strategy=strategy, xfetch=xfetch, view_counting=counting)
+                messages.info(request, f"Writes now use {strategy.value}; XFetch {'on' if xfetch else 'off'}; "
+                                       f"views counted {counting.value}.")
             else:
                 try:
                     with tracing("edit") as trace:
@@ -145,7 +149,8 @@ def caching_demo(request: HttpRequest) -> HttpResponse:
         context["product"] = selectors.product_load(pid)
     if redis_ok and pid is not None:
         context["entry"] = _entry_state(pid)
-        context["write_strategy"] = selectors.write_strategy()
+        context["switches"] = caching.switches()
+        context["write_strategy"] = context["switches"].write_strategy
         context["generation"] = selectors.catalog_generation()
         client = caching.cache().client
         counters = keys.view_counter_keys()

@@ -125,16 +125,24 @@ def test_caching_demo_actions(staff_client, catalog, django_capture_on_commit_ca
 
     client = Client()
     pid = catalog[0].pk
-    anonymous = client.post("/patterns/caching/", {"action": "set_strategy", "strategy": "write_through"})
+    anonymous = client.post("/patterns/caching/", {"action": "switches", "strategy": "write_through"})
     assert anonymous.status_code == 403
     assert client.post("/patterns/caching/", {"action": "explode"}).status_code == 400
     client.get(f"/shop/products/{pid}/")
     flushed = client.post("/patterns/caching/", {"action": "flush", "product": pid})
     assert flushed.status_code == 302
     assert Product.objects.get(pk=pid).view_count == 1
-    assert staff_client.post("/patterns/caching/", {"action": "set_strategy", "strategy": "write_through"}
-                             ).status_code == 302
+    assert staff_client.post("/patterns/caching/", {"action": "switches", "strategy": "write_through",
+                                                    "xfetch": "off", "view_counting": "direct"}).status_code == 302
     assert selectors.write_strategy() == "write_through"
+    from shop import caching
+
+    assert caching.switches() == caching.Switches(write_strategy=caching.WriteStrategy.WRITE_THROUGH, xfetch=False,
+                                                  view_counting=caching.ViewCounting.DIRECT)
+    assert caching.product_policy().xfetch_beta == 0
+    views_before = Product.objects.get(pk=pid).view_count
+    staff_client.get(f"/shop/products/{pid}/")  # counted with an UPDATE, not in Redis
+    assert Product.objects.get(pk=pid).view_count == views_before + 1
     with django_capture_on_commit_callbacks(execute=True):
         edit = staff_client.post("/patterns/caching/", {"action": "edit", "product": pid, "price": "3.21",
                                                         "strategy": "write_through"})
