@@ -373,14 +373,16 @@ class Cache:
         """Write-through: store ``value`` and cancel any reader's lease, in one ``MULTI``.
 
         Cancelling the lease stops a reader that loaded the row before this
-        write from overwriting the new value with its old one.
+        write from overwriting the new value with its old one.  The lease goes
+        first: on a non-transactional ``pipe`` another client's fill could run
+        between the two commands, and it must find the lease already gone.
         """
         payload, px = self.envelope(value, delta, policy)
         own = pipe is None
         if own:
             pipe = self.client.pipeline(transaction=True)
-        pipe.set(key, payload, px=px)
         pipe.delete(lease_key)
+        pipe.set(key, payload, px=px)
         if own:
             pipe.execute()
 
