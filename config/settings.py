@@ -248,6 +248,7 @@ SHOP_WRITE_STRATEGY = env_str("SHOP_WRITE_STRATEGY", "invalidate")  # or "write_
 SHOP_XFETCH = env_bool("SHOP_XFETCH", True)  # refresh-ahead of hot product entries
 SHOP_VIEW_COUNTING = env_str("SHOP_VIEW_COUNTING", "write_behind")  # or "direct" (an UPDATE per view)
 SHOP_VIEW_FLUSH_SECONDS = env_int("SHOP_VIEW_FLUSH_SECONDS", 10)
+SHOP_LOCAL_TIER_TTL = float(env_str("SHOP_LOCAL_TIER_TTL", "1.0"))  # seconds, the hot-key in-process tier
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "shop-flush-view-counts": {"task": "shop.tasks.flush_view_counts", "schedule": float(SHOP_VIEW_FLUSH_SECONDS)},

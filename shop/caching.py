@@ -162,7 +162,8 @@ def local_tier() -> LocalTier:
     with _lock:
         tier = _state.get("tier")
         if tier is None:
-            tier = _state["tier"] = LocalTier(ttl=1.0, max_items=256)
+            tier = _state["tier"] = LocalTier(ttl=float(getattr(settings, "SHOP_LOCAL_TIER_TTL", 1.0)),
+                                              max_items=256)
             _state["bus"] = InvalidationBus(
                 # Its own connection: a subscribed connection can do nothing else.
                 lambda: build_client(socket_timeout=5.0),

@@ -88,3 +88,44 @@ def test_no_reader_in_another_process_sees_the_old_value(catalog, raw_redis, str
         assert result["reads"] >= 45
         assert result["violations"] == 0
         assert result["states"].get("hit", 0) > 0  # the readers really were reading the cache
+
+
+LOCAL_READER = r"""
+import sys
+import django
+django.setup()
+from config.redis import get_redis
+from shop import caching, selectors
+from shop.caching import ReadTier
+
+pid, seen_key = int(sys.argv[1]), sys.argv[2]
+r = get_redis()
+selectors.product_get(pid, tier=ReadTier.LOCAL)  # starts the listener
+assert caching.invalidation_bus().subscribed.wait(10)
+print("ready", flush=True)
+while r.get(seen_key) != "stop":
+    read = selectors.product_get(pid, tier=ReadTier.LOCAL)
+    r.set(seen_key + ":value", read.value["stock"])
+    r.set(seen_key + ":tier", read.tier)
+"""
+
+
+def test_a_write_reaches_another_process_in_process_tier_by_pub_sub(catalog, raw_redis):
+    """The reader keeps entries for 60 s: only the PUBLISH can make it drop the old value in time."""
+    pid = catalog[0].pk
+    services.product_update(product_id=pid, changes={"stock": 1})
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "SHOP_LOCAL_TIER_TTL": "60",
+           "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}"}
+    seen_key = "t:test:local"
+    proc = subprocess.Popen([sys.executable, "-c", LOCAL_READER, str(pid), seen_key],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        wait_for(lambda: raw_redis.get(seen_key + ":tier") == "local" and raw_redis.get(seen_key + ":value") == "1")
+        services.product_update(product_id=pid, changes={"stock": 2})
+        wait_for(lambda: raw_redis.get(seen_key + ":value") == "2", timeout=5)
+        raw_redis.set(seen_key, "stop")
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
