@@ -33,6 +33,8 @@ BENCHMARKS: dict[str, str] = {
     "locks": "lock acquire+release vs a plain GET, and Redlock on 3 servers vs one",
     "realtime_fanout": "notifications: one broadcast to 100 and 1,000 WebSocket clients, and publish-to-client latency",
     "streams": "stream workers: framework vs raw XREADGROUP/XACK floor, orders/s with 1 and 2 processes, profile, latency",
+    "shop_cache": "product detail under HTTP load: cache hit vs miss vs no cache vs a trivial view",
+    "shop_stampede": "200 concurrent reads of a just-expired key: database loads and p99, single-flight vs naive",
 }
 
 

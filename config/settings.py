@@ -312,3 +312,19 @@ CELERY_BEAT_SCHEDULE = {
     # yesterday's top 10 of every board into the archive, just after midnight UTC
     "leaderboard-archive-daily": {"task": "leaderboard.archive_daily_boards", "schedule": crontab(minute=5, hour=0)},
 }
+# --- shop catalog cache (issue 3; see shop/caching.py) -------------------------------------
+
+SHOP_CACHE_ENABLED = env_bool("SHOP_CACHE_ENABLED", True)  # off: every read is a bypass (benchmark baseline)
+SHOP_CACHE_TTL = env_int("SHOP_CACHE_TTL", 300)  # seconds fresh, before jitter
+SHOP_WRITE_STRATEGY = env_str("SHOP_WRITE_STRATEGY", "invalidate")  # or "write_through"
+SHOP_XFETCH = env_bool("SHOP_XFETCH", True)  # refresh-ahead of hot product entries
+SHOP_VIEW_COUNTING = env_str("SHOP_VIEW_COUNTING", "write_behind")  # or "direct" (an UPDATE per view)
+SHOP_VIEW_FLUSH_SECONDS = env_int("SHOP_VIEW_FLUSH_SECONDS", 10)
+SHOP_LOCAL_TIER_TTL = float(env_str("SHOP_LOCAL_TIER_TTL", "1.0"))  # seconds, the hot-key in-process tier
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "shop-flush-view-counts": {"task": "shop.tasks.flush_view_counts", "schedule": float(SHOP_VIEW_FLUSH_SECONDS)},
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tests: a file, not the in-memory default, so a second process can share the test database.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test-db.sqlite3"))

@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("workers.urls_locks")),
     path("realtime/", include("realtime.urls")),
     path("", include("workers.urls")),
+    path("", include("shop.urls")),
 ]

@@ -1,7 +1,9 @@
 """Staff editing of the catalog.
 
-Registrations for staff editing; product edits will apply the cache write
-strategy (see shop/services.py) once the caching layer lands.
+Every product save or delete in the admin calls ``shop.services.product_changed``,
+so the write strategy in force (explicit delete or write-through, after the
+commit) runs on staff edits exactly as it does for the API's PATCH; category
+edits supersede the cached lists (``catalog_changed``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ class CategoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name"]
 
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        super().save_model(request, obj, form, change)
+        from shop import services
+
+        services.catalog_changed()
+
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
@@ -31,6 +39,31 @@ class ProductAdmin(admin.ModelAdmin):
     autocomplete_fields = ["tags"]
     readonly_fields = ["view_count", "updated_at"]
     list_select_related = ["category"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        super().save_model(request, obj, form, change)
+        # Imported here: admin is loaded early, services pull in Redis helpers.
+        from shop import services
+
+        # After the commit (ModelAdmin wraps the whole change view in a
+        # transaction, tags included): apply the write strategy to the cache.
+        services.product_changed(product_id=obj.pk)
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        from shop import services
+
+        pk = obj.pk
+        super().delete_model(request, obj)
+        services.product_changed(product_id=pk)
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        # The "delete selected" action bypasses delete_model: invalidate each row too.
+        from shop import services
+
+        ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for pk in ids:
+            services.product_changed(product_id=pk)
 
 
 @admin.register(Store)

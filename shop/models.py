@@ -111,3 +111,23 @@ class OrderItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.product_id}"
+
+
+class ViewCountFlush(models.Model):
+    """A write-behind batch of view counts that has been applied (see ``shop.services.views_flush``).
+
+    Written in the same transaction as the increments it records: the unique
+    ``batch`` makes applying one batch twice impossible (two flushes racing,
+    or a retry after a flusher died between its commit and its cleanup).
+    """
+
+    batch = models.CharField(max_length=100, unique=True)
+    products = models.PositiveIntegerField()
+    views = models.PositiveBigIntegerField()
+    applied_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.batch}: {self.views} views"

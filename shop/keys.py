@@ -1,0 +1,127 @@
+"""Every Redis key and channel the shop's catalog uses, one function each.
+
+Keys used together by one script or ``MULTI`` share a ``{hash tag}`` so the
+shop runs unchanged on Redis Cluster.  User input never reaches a key
+unchecked: ids are ints, slugs pass Django's ``slug`` converter (``[-a-zA-Z0-9_]``).
+"""
+
+from __future__ import annotations
+
+from config.redis import key
+from redis_patterns.writebehind import CounterKeys
+
+
+def product_key(product_id: int) -> str:
+    """``shop:product:{<id>}`` -- STRING, JSON envelope of one product (or "not found").
+
+    TTL: fresh ``SHOP_CACHE_TTL`` ± jitter, plus the stale window; "not found"
+    30 s.  Written by ``redis_patterns.cache.Cache`` (readers under a lease,
+    write-through in ``shop.services``); deleted by ``shop.services`` after commits.
+    """
+    return key("shop", "product", f"{{{int(product_id)}}}")
+
+
+def product_lease_key(product_id: int) -> str:
+    """``shop:product:{<id>}:lease`` -- STRING, random token of the reader loading the product.
+
+    TTL: ``lease_ttl`` (5 s), set by ``SET NX PX``.  Same slot as ``product_key``.
+    Deleted by the fill script, and by writers (which cancels a racing reader's fill).
+    """
+    return key("shop", "product", f"{{{int(product_id)}}}", "lease")
+
+
+def product_replica_key(product_id: int, replica: int) -> str:
+    """``shop:product-replica:{<id>:r<n>}`` -- STRING, a copy of ``product_key``'s envelope.
+
+    Each replica has its own hash tag, so a Cluster spreads them over nodes.
+    TTL: as the product entry.  Written by ``shop.selectors`` on a replica miss,
+    deleted by ``shop.services`` on writes.
+    """
+    return key("shop", "product-replica", f"{{{int(product_id)}:r{int(replica)}}}")
+
+
+def catalog_generation_key() -> str:
+    """``shop:catalog:gen`` -- STRING integer, the catalog's generation number.
+
+    Permanent by design (it only grows; re-created from the clock if it ever
+    vanishes).  ``INCR``'d by ``shop.services`` after any product or category write.
+    """
+    return key("shop", "catalog", "gen")
+
+
+def category_list_key(generation: int) -> str:
+    """``shop:categories:{g<gen>}`` -- STRING, JSON envelope of the category list.
+
+    TTL: ``SHOP_CACHE_TTL`` ± jitter + stale window; abandoned (never deleted)
+    when the generation moves on.  Written by ``shop.selectors``.
+    """
+    return key("shop", "categories", f"{{g{int(generation)}}}")
+
+
+def category_list_lease_key(generation: int) -> str:
+    """``shop:categories:{g<gen>}:lease`` -- STRING lease token; TTL 5 s."""
+    return key("shop", "categories", f"{{g{int(generation)}}}", "lease")
+
+
+def product_page_key(generation: int, category_slug: str, page: int) -> str:
+    """``shop:plist:{g<gen>:<slug>:<page>}`` -- STRING, JSON envelope of one page of a category.
+
+    ``category_slug`` comes from the URL's ``slug`` converter (no ``:``, ``{``,
+    ``*`` possible).  TTL and writer as ``category_list_key``.
+    """
+    return key("shop", "plist", f"{{g{int(generation)}:{category_slug}:{int(page)}}}")
+
+
+def product_page_lease_key(generation: int, category_slug: str, page: int) -> str:
+    """``shop:plist:{g<gen>:<slug>:<page>}:lease`` -- STRING lease token; TTL 5 s."""
+    return key("shop", "plist", f"{{g{int(generation)}:{category_slug}:{int(page)}}}", "lease")
+
+
+def view_counter_keys() -> CounterKeys:
+    """The write-behind view counters, all under the ``{shop:views}`` tag.
+
+    - ``{shop:views}:pending`` -- HASH product id -> views not yet claimed.
+      Permanent by design (it is the buffer; a TTL would lose counts); emptied
+      by each flush's ``RENAME``.  Written by ``shop.selectors`` (``HINCRBY``).
+    - ``{shop:views}:batch:<hex>`` -- HASH, a claimed batch; TTL 7 days as a
+      safety net; deleted by ``shop.services.views_flush`` once applied.
+    - ``{shop:views}:batches`` -- ZSET batch key -> claim time (ms); TTL 7 days,
+      refreshed by each claim.
+    """
+    tag = key("{shop:views}")
+    return CounterKeys(
+        pending=f"{tag}:pending",
+        batches=f"{tag}:batches",
+        batch=lambda batch_id: f"{tag}:batch:{batch_id}",
+    )
+
+
+def switches_key() -> str:
+    """``shop:switches`` -- HASH, the demo page's switches: ``write_strategy``, ``xfetch``, ``view_counting``.
+
+    Permanent by design (site settings); written by staff through
+    ``shop.services.switches_set``; a missing field means the Django setting
+    (``SHOP_WRITE_STRATEGY``, ``SHOP_XFETCH``, ``SHOP_VIEW_COUNTING``).  Each
+    process reads it at most every 2 s (``shop.caching.switches``).
+    """
+    return key("shop", "switches")
+
+
+def invalidation_channel() -> str:
+    """``shop:invalidate`` -- pub/sub channel; message = JSON list of keys to drop from in-process tiers."""
+    return key("shop", "invalidate")
+
+
+def demo_key(*parts: str | int) -> str:
+    """``shop:demo:{<parts>}`` -- STRING, scratch entries of the stampede and hot-key demos.
+
+    TTL: at most a few minutes, set by whoever writes them.  Parts are
+    generated by the demo code (strategy names, random run ids), never user input.
+    """
+    tag = ":".join(str(p) for p in parts)
+    return key("shop", "demo", f"{{{tag}}}")
+
+
+def demo_lease_key(*parts: str | int) -> str:
+    """``shop:demo:{<parts>}:lease`` -- STRING lease token of a demo entry; TTL 5 s."""
+    return demo_key(*parts) + ":lease"

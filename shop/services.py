@@ -1,0 +1,248 @@
+"""Catalog writes and what they do to the cache.
+
+Two write strategies, each its own code path, chosen per call or by the
+switch on the caching demo page (``switches_set``):
+
+``invalidate`` (explicit delete after commit, the default)
+    ``transaction.on_commit`` -> one pipelined round trip: ``DEL`` the product
+    entry and its lease, ``DEL`` its replicas, ``INCR`` the catalog generation
+    (every cached list is superseded), ``PUBLISH`` the key to the in-process
+    tiers.  The next read loads the new row.  Running *after* the commit
+    matters: deleting before it lets a reader cache the old row again.
+
+``write_through`` (staff edits)
+    ``transaction.on_commit`` -> re-read the committed row, then the same
+    round trip but ``SET`` the product entry (and ``DEL`` its lease, which
+    cancels a reader's racing fill) instead of deleting it: the next read is
+    a hit on the new value.  Costs a database read per write; worth it for
+    rows read far more often than written.
+
+Write-behind (view counters) is ``views_flush``: see
+``redis_patterns.writebehind`` for the exactly-once argument.
+
+Refresh-ahead (XFetch) needs no writer: readers do it (``redis_patterns.cache``).
+
+Failure policy: if Redis is down when a write commits, the invalidation is
+skipped and logged once per outage (the breaker); the entry's TTL bounds how
+long a stale value can be served once Redis is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from redis.exceptions import RedisError
+
+from redis_patterns import hotkeys, writebehind
+from redis_patterns.tracing import tracing
+from shop import caching, keys, selectors
+from shop.caching import WriteStrategy
+from shop.models import Product, ViewCountFlush
+
+log = logging.getLogger("shop.services")
+
+#: Fields a PATCH may change, with their validators.
+EDITABLE_FIELDS = ("name", "description", "price", "stock")
+MAX_PRICE = Decimal("99999999.99")
+
+
+class ProductValidationError(ValueError):
+    """Bad input for a product update; ``code`` is the API's error code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def product_clean(changes: Any) -> dict[str, Any]:
+    """Validate a PATCH body; returns the cleaned fields or raises ``ProductValidationError``."""
+    if not isinstance(changes, dict):
+        raise ProductValidationError("invalid_body", "the body must be a JSON object")
+    if not changes:
+        raise ProductValidationError("invalid_body", f"nothing to change; editable fields: {', '.join(EDITABLE_FIELDS)}")
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ProductValidationError("unknown_field", f"not editable: {', '.join(unknown)}; "
+                                     f"editable fields: {', '.join(EDITABLE_FIELDS)}")
+    cleaned: dict[str, Any] = {}
+    if "name" in changes:
+        name = changes["name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise ProductValidationError("invalid_field", "name: a non-empty string of at most 200 characters")
+        cleaned["name"] = name.strip()
+    if "description" in changes:
+        if not isinstance(changes["description"], str) or len(changes["description"]) > 10_000:
+            raise ProductValidationError("invalid_field", "description: a string of at most 10000 characters")
+        cleaned["description"] = changes["description"]
+    if "price" in changes:
+        raw = changes["price"]
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise ProductValidationError("invalid_field", 'price: a decimal string such as "19.99"')
+        try:
+            price = Decimal(str(raw))
+        except InvalidOperation:
+            raise ProductValidationError("invalid_field", 'price: a decimal string such as "19.99"') from None
+        if not price.is_finite() or price < 0 or price > MAX_PRICE or price.as_tuple().exponent < -2:
+            raise ProductValidationError("invalid_field", f"price: 0 to {MAX_PRICE}, at most 2 decimals")
+        cleaned["price"] = price
+    if "stock" in changes:
+        stock = changes["stock"]
+        if isinstance(stock, bool) or not isinstance(stock, int) or not 0 <= stock <= 2_147_483_647:
+            raise ProductValidationError("invalid_field", "stock: an integer >= 0")
+        cleaned["stock"] = stock
+    return cleaned
+
+
+def product_update(*, product_id: int, changes: dict[str, Any], strategy: WriteStrategy | None = None) -> Product:
+    """Change a product; the cache follows after the commit by ``strategy``.
+
+    Raises:
+        Product.DoesNotExist: no such product.
+        ProductValidationError: bad ``changes`` (nothing is written).
+    """
+    cleaned = product_clean(changes)
+    with transaction.atomic():
+        product = Product.objects.select_for_update().get(pk=product_id)
+        for name, value in cleaned.items():
+            setattr(product, name, value)
+        product.save(update_fields=[*cleaned, "updated_at"])
+        product_changed(product_id=product.pk, strategy=strategy)
+    return product
+
+
+def product_changed(*, product_id: int, strategy: WriteStrategy | None = None) -> None:
+    """Apply the write strategy for ``product_id`` once the current transaction commits.
+
+    Call it from any code that wrote the product (the admin does, on save and
+    delete); outside a transaction it runs at once.
+    """
+    transaction.on_commit(lambda: product_cache_sync(product_id=product_id, strategy=strategy))
+
+
+def product_cache_sync(*, product_id: int, strategy: WriteStrategy | None = None) -> WriteStrategy | None:
+    """Make the cache agree with the committed row (the ``on_commit`` half). Returns the strategy used."""
+    if not caching.enabled():
+        return None
+    strategy = WriteStrategy(strategy or selectors.write_strategy())
+    cache = caching.cache()
+    if not cache.breaker.allow():
+        return None  # Redis is known to be down (already logged): the TTL bounds the staleness
+    fresh = selectors.product_load(product_id) if strategy == WriteStrategy.WRITE_THROUGH else None
+    value_key, lease_key = keys.product_key(product_id), keys.product_lease_key(product_id)
+    replica_keys = hotkeys.replica_keys(lambda i: keys.product_replica_key(product_id, i), caching.HOT_REPLICAS)
+    try:
+        # One round trip (per node on a Cluster). Not MULTI: the keys live in
+        # different slots; each command is idempotent, so a partial failure is
+        # repaired by the next write or bounded by the TTL.
+        pipe = cache.client.pipeline(transaction=False)
+        if fresh is not None:
+            cache.put(value_key, lease_key, fresh, caching.product_policy(), pipe=pipe)
+        else:
+            cache.invalidate(value_key, lease_key, pipe=pipe)
+        for replica_key in replica_keys:  # one DEL each: replicas live in different slots
+            pipe.delete(replica_key)
+        cache.bump_generation(keys.catalog_generation_key(), pipe=pipe)
+        hotkeys.publish_invalidation(pipe, keys.invalidation_channel(), [value_key])
+        pipe.execute()
+    except RedisError as exc:
+        cache.breaker.failure(exc)
+        return None
+    return strategy
+
+
+def catalog_changed() -> None:
+    """Supersede every cached list after the commit (category edits, bulk loads)."""
+
+    def bump() -> None:
+        cache = caching.cache()
+        try:
+            cache.bump_generation(keys.catalog_generation_key())
+        except RedisError as exc:
+            cache.breaker.failure(exc)
+
+    transaction.on_commit(bump)
+
+
+def switches_set(*, write_strategy: WriteStrategy | None = None, xfetch: bool | None = None,
+                 view_counting: caching.ViewCounting | None = None) -> None:
+    """The demo page's switches (staff only); other processes follow within ``SWITCHES_TTL``."""
+    fields: dict[str, str] = {}
+    if write_strategy is not None:
+        fields["write_strategy"] = WriteStrategy(write_strategy).value
+    if xfetch is not None:
+        fields["xfetch"] = "on" if xfetch else "off"
+    if view_counting is not None:
+        fields["view_counting"] = caching.ViewCounting(view_counting).value
+    if fields:
+        caching.cache().client.hset(keys.switches_key(), mapping=fields)
+    caching.forget_switches()
+
+
+# --- write-behind: view counters ------------------------------------------------------------
+
+
+@dataclass
+class FlushReport:
+    """What one flush did."""
+
+    batches: list[str] = field(default_factory=list)   # batch keys applied by this flush
+    skipped: list[str] = field(default_factory=list)   # already applied by someone else (cleaned up)
+    products: int = 0
+    views: int = 0
+    commands: int = 0
+    round_trips: int = 0
+
+
+def views_flush(*, lease_seconds: float = 60.0, now_ms: int | None = None) -> FlushReport:
+    """Move the counted views into ``Product.view_count``: claim, apply once, release.
+
+    Safe to run concurrently and after a crash: see ``redis_patterns.writebehind``.
+    Batches another flusher claimed more than ``lease_seconds`` ago and never
+    released are picked up too.
+    """
+    client = caching.cache().client
+    loader = caching.scripts()
+    counters = keys.view_counter_keys()
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    report = FlushReport()
+    with tracing("views_flush") as trace:
+        todo = writebehind.orphans(client, counters, lease_ms=int(lease_seconds * 1000), now_ms=now_ms)
+        mine = writebehind.claim(client, loader, counters, now_ms=now_ms)
+        if mine is not None:
+            todo.append(mine)
+        for batch_key in todo:
+            counts = writebehind.read(client, batch_key)
+            if views_apply_batch(batch_key=batch_key, counts=counts):
+                report.batches.append(batch_key)
+                report.products += len(counts)
+                report.views += sum(counts.values())
+            else:
+                report.skipped.append(batch_key)
+            writebehind.release(client, counters, batch_key)
+    report.commands, report.round_trips = trace.command_count, trace.round_trip_count
+    return report
+
+
+def views_apply_batch(*, batch_key: str, counts: dict[str, int]) -> bool:
+    """Add a batch's counts to the products, once: ``False`` if it was applied before.
+
+    The marker row and the increments commit together, so "applied" in the
+    database means exactly "counted".
+    """
+    try:
+        with transaction.atomic():
+            ViewCountFlush.objects.create(batch=batch_key, products=len(counts),
+                                          views=sum(counts.values()))
+            for product_id, count in sorted(counts.items()):  # sorted: a fixed lock order
+                if product_id.isdigit() and count > 0:
+                    Product.objects.filter(pk=int(product_id)).update(view_count=F("view_count") + count)
+    except IntegrityError:
+        return False
+    return True

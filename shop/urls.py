@@ -1,0 +1,18 @@
+"""The shop's pages and its product API (included at the site root by ``config/urls.py``)."""
+
+from django.urls import path
+
+from shop import api, views
+
+app_name = "shop"
+
+urlpatterns = [
+    path("shop/", views.category_list, name="categories"),
+    path("shop/c/<slug:category_slug>/", views.product_list, name="product_list"),
+    path("shop/products/<int:product_id>/", views.product_detail, name="product_detail"),
+    path("patterns/caching/", views.caching_demo, name="caching"),
+    path("patterns/stampede/", views.stampede_demo, name="stampede"),
+    path("patterns/hot-keys/", views.hotkeys_demo, name="hotkeys"),
+    # <str:...>: the view validates the id, so a bad one gets a JSON 400, not an HTML 404.
+    path("api/products/<str:product_id>", api.product_detail, name="api_product"),
+]
