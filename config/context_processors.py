@@ -8,7 +8,7 @@ import django
 from django.http import HttpRequest
 
 from config.redis import redis_config, redis_health
-from config.usecases import USE_CASES
+from config.usecases import USE_CASES, navigation
 
 _HEALTH_TTL = 2.0
 _health_cache: dict[str, tuple[float, bool, str]] = {}
@@ -36,5 +36,6 @@ def site(request: HttpRequest) -> dict:
         "redis_detail": detail,
         "redis_target": redis_config().describe(),
         "use_cases": USE_CASES,
+        "navigation": navigation(),
         "django_version": django.get_version(),
     }

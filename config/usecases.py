@@ -75,3 +75,25 @@ USE_CASES: list[UseCase] = [
     UseCase("3, 4, 5, 10", "Operations", "Memory, persistence, Sentinel, Cluster, slow log, metrics.",
             "INFO, MEMORY, SLOWLOG", "config/"),
 ]
+
+
+#: Navigation areas, derived from each page's URL namespace (no second list to keep in step).
+_AREA_BY_URL = {
+    "shop:": "Shop", "workers:checkout": "Shop", "leaderboard:": "Game", "realtime:": "Realtime",
+    "workers:streams": "Workers", "workers_locks:": "Workers", "workers:": "Patterns", "site_config:": "Patterns",
+}
+AREAS = ["Shop", "Game", "Realtime", "Workers", "Patterns"]
+
+
+def area_of(use_case: UseCase) -> str:
+    """The navigation area of a built use case: the longest matching URL prefix wins."""
+    assert use_case.url_name is not None
+    best = max((p for p in _AREA_BY_URL if use_case.url_name.startswith(p)), key=len, default="")
+    return _AREA_BY_URL.get(best, "Patterns")
+
+
+def navigation() -> list[tuple[str, list[UseCase]]]:
+    """``[(area, [use cases with a page])]`` in ``AREAS`` order, for the site header."""
+    built = [uc for uc in USE_CASES if uc.url_name]
+    return [(area, [uc for uc in built if area_of(uc) == area]) for area in AREAS
+            if any(area_of(uc) == area for uc in built)]

@@ -31,6 +31,16 @@ def pattern_scripts() -> Scripts:
     return _scripts
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF refusals: JSON for the API (as every other API error), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": "csrf_failed", "detail": f"CSRF check failed: {reason}. Send the "
+                             "csrftoken cookie's value in the X-CSRFToken header."}, status=403)
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason=reason)
+
+
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "config/home.html")
 
@@ -93,7 +103,10 @@ def pipelining(request: HttpRequest) -> HttpResponse:
         base = results[0]["wall_us"] or 1
         for row in results:
             row["ratio"] = row["wall_us"] / base
-        context.update(results=results, seed=seed)
+        # A fresh connection first says hello (CLIENT SETNAME, SETINFO): show those apart.
+        pipelined = [rt for rt in seed.round_trips if rt.pipelined]
+        context.update(results=results, seed_commands=sum(len(rt.commands) for rt in pipelined),
+                       seed_round_trips=len(pipelined), handshake=seed.round_trip_count - len(pipelined))
     except RedisError as exc:
         context["error"] = str(exc)
     return render(request, "config/pipelining.html", context)

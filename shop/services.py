@@ -121,9 +121,21 @@ def product_changed(*, product_id: int, strategy: WriteStrategy | None = None) -
     """Apply the write strategy for ``product_id`` once the current transaction commits.
 
     Call it from any code that wrote the product (the admin does, on save and
-    delete); outside a transaction it runs at once.
+    delete); outside a transaction it runs at once.  It also drops the product
+    from checkout's Redis stock hash, so a restock or a correction made here is
+    what the next checkout reserves against (it reloads the row).
     """
     transaction.on_commit(lambda: product_cache_sync(product_id=product_id, strategy=strategy))
+    transaction.on_commit(lambda: _stock_forget(product_id))
+
+
+def _stock_forget(product_id: int) -> None:
+    from workers.services import stock_forget  # checkout owns the stock hash
+
+    try:
+        stock_forget([product_id])
+    except RedisError as exc:  # the database guard still protects the stock; the hash reloads later
+        log.warning("could not drop product %s from the stock hash: %s", product_id, exc)
 
 
 def product_cache_sync(*, product_id: int, strategy: WriteStrategy | None = None) -> WriteStrategy | None:

@@ -29,3 +29,28 @@ def test_rate_limit_demo_draws_a_chart(page, live_server_url):
     page.goto(live_server_url + "/patterns/rate-limiting/?pattern=window-edge")
     assert page.locator(".rl-chart svg rect").count() == 5 * 21
     assert page.locator("strong.over").first.inner_text() == "10"
+
+
+def test_the_board_updates_live_when_someone_else_scores(page, live_server_url):
+    """No reload and no poll (it is 30 s): the page follows leaderboard:reaction over
+    the notifications socket and refetches when a leaderboard.changed event arrives."""
+    import json
+    import urllib.request
+
+    page.goto(live_server_url + "/leaderboard/")
+    page.wait_for_selector("#rt-notifications[data-state='live']", timeout=10_000)
+    page.wait_for_function("document.querySelector('#board tbody') !== null", timeout=10_000)
+    assert "grace_live" not in page.locator("#board").inner_text()
+
+    # Another visitor scores, through the API, from outside the browser.
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    opener.open(live_server_url + "/leaderboard/")
+    jar = next(h for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)).cookiejar
+    token = next(c.value for c in jar if c.name == "csrftoken")
+    request = urllib.request.Request(
+        live_server_url + "/api/leaderboards/reaction/scores", method="POST",
+        data=json.dumps({"player": "grace_live", "score": 4999}).encode(),
+        headers={"Content-Type": "application/json", "X-CSRFToken": token},
+    )
+    assert opener.open(request).status == 201
+    page.wait_for_function("document.getElementById('board').textContent.includes('grace_live')", timeout=10_000)

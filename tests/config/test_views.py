@@ -93,3 +93,16 @@ class TestRedisDown:
         context_processors._health_cache.clear()
         assert client.get("/healthz").status_code == 200
         assert client.get("/patterns/pipelining/").context["results"]
+
+
+def test_a_csrf_failure_on_the_api_is_json_and_changes_nothing(raw_redis):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/api/leaderboards/reaction/scores", data={"player": "ada", "score": 5},
+                           content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["error"] == "csrf_failed"
+    assert not [k for k in raw_redis.scan_iter("t:lb:*")]
+    page = client.post("/patterns/scripts/", {"action": "run"})
+    assert page.status_code == 403 and page["Content-Type"].startswith("text/html")

@@ -131,3 +131,19 @@ def test_the_next_get_reflects_a_patch(staff_client, catalog, django_capture_on_
     after = staff_client.get(f"/api/products/{pid}")
     assert after["X-Cache"] == next_state
     assert (after.json()["price"], after.json()["name"]) == ("12.34", "Renamed")
+
+
+def test_a_stock_change_drops_the_product_from_the_checkout_stock_hash(staff_client, catalog, raw_redis,
+                                                                     django_capture_on_commit_callbacks):
+    """Checkout reserves against a Redis copy of the stock: a restock through the
+    API must not leave that copy stale (the next checkout reloads the row)."""
+    from workers import keys as checkout_keys
+
+    product = Product.objects.order_by("pk").first()
+    other = Product.objects.order_by("pk").last()
+    raw_redis.hset(checkout_keys.stock(), mapping={product.pk: 1, other.pk: 7})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = patch(staff_client, product.pk, {"stock": 50})
+    assert response.status_code == 200
+    assert raw_redis.hget(checkout_keys.stock(), product.pk) is None
+    assert raw_redis.hget(checkout_keys.stock(), other.pk) == "7"  # others untouched

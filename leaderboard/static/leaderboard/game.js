@@ -1,4 +1,7 @@
-// The reaction game and a polling board. Vanilla JS, no dependencies.
+// The reaction game and a live board. Vanilla JS, no dependencies.
+// The board follows "leaderboard:<board>" over the site's notifications socket
+// (realtime/static/realtime/notifications.js) and refetches the top 10 when a
+// leaderboard.changed event arrives; a slow poll covers the time the socket is down.
 (function () {
   "use strict";
   const ROUNDS = 5;
@@ -63,9 +66,14 @@
     } catch (e) { updated.textContent = "offline: " + e; }
   }
   function poll() {
+    // Fallback only: events drive the refresh while the socket is live.
     clearInterval(timer);
-    timer = setInterval(() => { if (!document.hidden) refresh(); }, 3000);
+    timer = setInterval(() => { if (!document.hidden) refresh(); }, 30000);
   }
+  document.addEventListener("rt:message", (e) => {
+    const event = e.detail || {};
+    if (event.type === "leaderboard.changed" && event.board === board) refresh();
+  });
   document.querySelectorAll(".lb-tabs button").forEach((b) => b.addEventListener("click", () => {
     document.querySelectorAll(".lb-tabs button").forEach((x) => x.removeAttribute("aria-selected"));
     b.setAttribute("aria-selected", "true"); view = b.dataset.view; offset = 0; refresh();
