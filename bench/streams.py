@@ -256,14 +256,14 @@ def bench_processes(env: dict[str, str], orders: int, pairs: int) -> list[str]:
 
 def _bucket(filename: str) -> str:
     if "/realtime/" in filename:
-        return "notification fan-out (channel layer via async_to_sync)"
+        return "status notifications (publish_event: stream append + channel layer)"
     if "/django/db/" in filename or "sqlite3" in filename:
         return "database (Django ORM + sqlite3)"
     if "/redis/" in filename or "hiredis" in filename or filename.endswith("socket.py") or "selectors" in filename:
         return "Redis (redis-py + socket)"
     if "/channels/" in filename or "/channels_redis/" in filename or "/asgiref/" in filename or "asyncio" in filename \
             or "concurrent/futures" in filename or "threading.py" in filename:
-        return "notification fan-out (channel layer via async_to_sync)"
+        return "status notifications (publish_event: stream append + channel layer)"
     return "other Python (Django, handler, worker loop)"
 
 
@@ -415,8 +415,9 @@ def main(argv: list[str] | None = None) -> str:
         *profile,
         "",
         "Each order is two guarded transitions (pending → processing, processing → completed with its "
-        "fulfilment row) in two SQLite write transactions, and two status notifications; the minimal "
-        "`publish_event` on this branch sends each through the channel layer with `async_to_sync`.",
+        "fulfilment row) in two SQLite write transactions, and two status notifications; `publish_event` "
+        "appends each to the owner's event stream (one script) and sends it through the channel layer on "
+        "the process's long-lived event loop.",
         "",
         "## 4. End-to-end latency: checkout → completed",
         "",

@@ -41,8 +41,8 @@ def _setup(server: RedisServer) -> None:
     django.setup()
 
 
-def _block(traced: bool, path: str, requests: int, warmup: int) -> float:
-    """Mean µs per request for one block in one mode."""
+def _block(traced: bool, path: str, requests: int, warmup: int) -> tuple[float, float]:
+    """Mean wall-clock and CPU µs per request for one block in one mode."""
     from django.conf import settings
     from django.test import Client, override_settings
 
@@ -59,13 +59,13 @@ def _block(traced: bool, path: str, requests: int, warmup: int) -> float:
         client = Client()
         for _ in range(warmup):
             assert client.get(path).status_code == 200
-        t0 = time.perf_counter_ns()
+        t0, c0 = time.perf_counter_ns(), time.process_time_ns()
         for _ in range(requests):
             client.get(path)
-        elapsed = time.perf_counter_ns() - t0
+        elapsed, cpu = time.perf_counter_ns() - t0, time.process_time_ns() - c0
         if traced:
             assert "Server-Timing" in client.get(path)
-    return elapsed / requests / 1000
+    return elapsed / requests / 1000, cpu / requests / 1000
 
 
 def _micro(server: RedisServer, pairs: int = 7, n: int = 3000) -> tuple[float, float, float, float]:
@@ -118,30 +118,47 @@ def main(argv: list[str] | None = None) -> str:
     with RedisServer(name="bench-tracing") as server:
         _setup(server)
         for path in PAGES:
-            on_times, off_times, ratios = [], [], []
+            wall = {True: [], False: []}
+            cpu = {True: [], False: []}
+            wall_ratios, cpu_ratios = [], []
             for pair in range(args.pairs):
                 # alternate which mode goes first, so drift hurts both alike
                 order = (True, False) if pair % 2 == 0 else (False, True)
                 result = {mode: _block(mode, path, args.requests, args.warmup) for mode in order}
-                on_times.append(result[True])
-                off_times.append(result[False])
-                ratios.append(result[True] / result[False])
+                for mode in (True, False):
+                    wall[mode].append(result[mode][0])
+                    cpu[mode].append(result[mode][1])
+                wall_ratios.append(result[True][0] / result[False][0])
+                cpu_ratios.append(result[True][1] / result[False][1])
                 sys.stderr.write(f"\r[tracing overhead] {path} pair {pair + 1}/{args.pairs}: "
-                                 f"on {result[True]:.0f} µs, off {result[False]:.0f} µs   ")
+                                 f"on {result[True][0]:.0f} µs, off {result[False][0]:.0f} µs   ")
             sys.stderr.write("\n")
-            q1, _, q3 = statistics.quantiles(ratios, n=4)
-            rows.append((path, statistics.median(off_times), statistics.median(on_times),
-                         statistics.median(ratios), q1, q3))
+            rows.append((path, statistics.median(wall[False]), statistics.median(wall[True]),
+                         statistics.median(wall_ratios), *statistics.quantiles(wall_ratios, n=4)[::2],
+                         statistics.median(cpu[False]), statistics.median(cpu[True]),
+                         statistics.median(cpu_ratios), *statistics.quantiles(cpu_ratios, n=4)[::2]))
         get_plain, get_traced, panel_us, panel_rts = _micro(server)
 
     lines = [
         f"{args.pairs} alternating pairs × {args.requests} requests per block (after {args.warmup} warm-up "
         "requests), Django test client in-process, one private redis-server on loopback.",
         "",
+        "Wall clock (what a visitor waits; includes Redis and the noise of a shared machine):",
+        "",
         "| page | off µs/req | on µs/req | ratio on/off (median of pairs) | interquartile range |",
         "|---|---:|---:|---:|---:|",
     ]
-    for path, off, on, ratio, lo, hi in rows:
+    for path, off, on, ratio, lo, hi, *_ in rows:
+        lines.append(f"| `{path}` | {off:.0f} | {on:.0f} | {ratio:.3f}x | {lo:.3f}–{hi:.3f} |")
+    lines += [
+        "",
+        "CPU time of the web process (what tracing adds is Python work; this excludes waiting and other "
+        "processes, so it is the steadier measure):",
+        "",
+        "| page | off CPU µs/req | on CPU µs/req | ratio on/off (median of pairs) | interquartile range |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for path, *_, off, on, ratio, lo, hi in rows:
         lines.append(f"| `{path}` | {off:.0f} | {on:.0f} | {ratio:.3f}x | {lo:.3f}–{hi:.3f} |")
     lines += [
         "",

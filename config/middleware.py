@@ -8,14 +8,19 @@ every command the request caused.
 
 from __future__ import annotations
 
-from html import escape
-
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from redis_patterns.tracing import Trace, tracing
 
 PANEL_PLACEHOLDER = b"<!--redis-trace-panel-->"
+
+# html.escape() makes five passes over the string; one translate() does the same.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+
+
+def escape(text: str) -> str:
+    return text.translate(_ESCAPES)
 
 
 def _plural(n: int, word: str) -> str:

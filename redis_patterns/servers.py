@@ -281,10 +281,17 @@ def start_cluster(masters: int = 3, *, timeout: float = 20.0) -> list[RedisServe
     Slots are split evenly with ``CLUSTER ADDSLOTSRANGE`` and the nodes
     introduced with ``CLUSTER MEET``, so no ``redis-cli`` is needed.
     """
-    nodes = [
-        RedisServer(name=f"cluster-{i}", port=free_cluster_port(), config={"cluster-enabled": "yes", "cluster-node-timeout": "2000"}).start()
-        for i in range(masters)
-    ]
+    nodes: list[RedisServer] = []
+    try:
+        for i in range(masters):
+            node = RedisServer(name=f"cluster-{i}", port=free_cluster_port(),
+                               config={"cluster-enabled": "yes", "cluster-node-timeout": "2000"})
+            nodes.append(node)
+            node.start()
+    except BaseException:
+        for node in nodes:  # do not leak the nodes that did start
+            node.cleanup()
+        raise
 
     per = 16384 // masters
     for i, node in enumerate(nodes):

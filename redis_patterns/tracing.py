@@ -59,9 +59,12 @@ _NUMKEYS_AT_2 = {"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"
 
 
 def _text(value: object) -> str:
-    if isinstance(value, bytes | bytearray | memoryview):
-        value = bytes(value).decode("utf-8", "replace")
-    text = str(value)
+    if type(value) is str:  # the common case, first
+        text = value
+    elif isinstance(value, bytes | bytearray | memoryview):
+        text = bytes(value).decode("utf-8", "replace")
+    else:
+        text = str(value)
     return text if len(text) <= MAX_ARG_CHARS else text[: MAX_ARG_CHARS - 1] + "…"
 
 
