@@ -325,6 +325,8 @@ SHOP_LOCAL_TIER_TTL = float(env_str("SHOP_LOCAL_TIER_TTL", "1.0"))  # seconds, t
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "shop-flush-view-counts": {"task": "shop.tasks.flush_view_counts", "schedule": float(SHOP_VIEW_FLUSH_SECONDS)},
+    # keeps the most viewed products cached, so a Redis restart or a deploy never meets a cold cache for long
+    "shop-warm-product-cache": {"task": "shop.tasks.warm_product_cache", "schedule": 600.0},
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests: a file, not the in-memory default, so a second process can share the test database.

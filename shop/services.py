@@ -258,3 +258,52 @@ def views_apply_batch(*, batch_key: str, counts: dict[str, int]) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+@dataclass
+class WarmReport:
+    """What ``cache_warm`` did: products already cached, loaded now, missing from the database."""
+
+    cached: int = 0
+    loaded: int = 0
+    missing: int = 0
+
+
+def cache_warm(*, limit: int = 100) -> WarmReport:
+    """Put the ``limit`` most viewed products (and the category list) in the cache.
+
+    Run after a deploy or a Redis restart so the first visitors do not all
+    miss at once (a cold cache is a stampede waiting to happen).  One
+    pipelined ``EXISTS`` round trip finds what is cold; only those products go
+    through the ordinary cache-aside read, with its lease, so a warm-up racing
+    real traffic still loads each product once.  Safe to run any number of
+    times (Celery ``acks_late`` may deliver it twice).
+    """
+    report = WarmReport()
+    if not caching.enabled():
+        return report
+    ids = list(Product.objects.order_by("-view_count", "pk").values_list("pk", flat=True)[:limit])
+    if not ids:
+        return report
+    cache = caching.cache()
+    try:
+        pipe = cache.client.pipeline(transaction=False)
+        for product_id in ids:
+            pipe.exists(keys.product_key(product_id))
+        present = pipe.execute()
+    except RedisError as exc:
+        cache.breaker.failure(exc)
+        return report
+    for product_id, cached in zip(ids, present, strict=True):
+        if cached:
+            report.cached += 1
+            continue
+        read = selectors.product_get(product_id)
+        if read.value is None:
+            report.missing += 1
+        elif read.loaded:
+            report.loaded += 1
+        else:
+            report.cached += 1  # someone else filled it meanwhile
+    selectors.category_list()
+    return report

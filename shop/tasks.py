@@ -18,3 +18,10 @@ def flush_view_counts() -> dict[str, int]:
     report = services.views_flush()
     return {"batches": len(report.batches), "skipped": len(report.skipped), "products": report.products,
             "views": report.views}
+
+
+@shared_task(name="shop.tasks.warm_product_cache", ignore_result=True)
+def warm_product_cache(limit: int = 100) -> dict[str, int]:
+    """Cache the most viewed products; idempotent (see ``services.cache_warm``)."""
+    report = services.cache_warm(limit=limit)
+    return {"cached": report.cached, "loaded": report.loaded, "missing": report.missing}
