@@ -227,7 +227,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)  # SoftTimeLimit
 # Periodic tasks (celery beat). Each app adds its own entries with .update().
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE.update({
-    # workers/ (issue 5b): move due delayed jobs, give dead workers' jobs back,
+    # workers/: move due delayed jobs, give dead workers' jobs back,
     # and the singleton snapshot guarded by a lock with a fencing token.
     "workers-promote-delayed-jobs": {"task": "workers.tasks.promote_delayed_jobs", "schedule": 5.0},
     "workers-reap-reliable-queue": {"task": "workers.tasks.reap_reliable_queue", "schedule": 10.0},
@@ -313,7 +313,7 @@ CELERY_BEAT_SCHEDULE = {
     # yesterday's top 10 of every board into the archive, just after midnight UTC
     "leaderboard-archive-daily": {"task": "leaderboard.archive_daily_boards", "schedule": crontab(minute=5, hour=0)},
 }
-# --- shop catalog cache (issue 3; see shop/caching.py) -------------------------------------
+# --- shop catalog cache (see shop/caching.py) -------------------------------------
 
 SHOP_CACHE_ENABLED = env_bool("SHOP_CACHE_ENABLED", True)  # off: every read is a bypass (benchmark baseline)
 SHOP_CACHE_TTL = env_int("SHOP_CACHE_TTL", 300)  # seconds fresh, before jitter

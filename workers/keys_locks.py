@@ -1,4 +1,4 @@
-"""Key names for the locks, queues and task deduplication of ``workers/`` (issue 5b).
+"""Key names for the locks, queues and task deduplication of ``workers/``.
 
 Kept apart from ``workers/keys.py`` (the stream keys) only so two branches
 could be written in parallel; each function is one key.  Every name goes

@@ -52,7 +52,7 @@ class Fulfilment(models.Model):
         return f"fulfilment of order {self.order_id} by {self.consumer}"
 
 
-# --- locks and fencing (issue 5b) ---
+# --- locks and fencing ---
 
 
 class FencedResource(models.Model):

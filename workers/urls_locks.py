@@ -1,4 +1,4 @@
-"""URLs of the lock and queue demo pages (issue 5b), included from ``config/urls.py``."""
+"""URLs of the lock and queue demo pages, included from ``config/urls.py``."""
 
 from django.urls import path
 

@@ -1,4 +1,4 @@
-# Locks and fencing (issue 5b). Self-contained: it depends on no other
+# Locks and fencing. Self-contained: it depends on no other
 # migration, so it can sit beside the stream workers' 0001 until a merge
 # migration joins them.
 
