@@ -15,20 +15,14 @@ from redis.exceptions import RedisError, ResponseError
 from config.context_processors import cached_redis_health
 from config.redis import get_redis, key, redis_health
 from redis_patterns import roundtrips
-from redis_patterns.scripts import Scripts
+from redis_patterns.scripts import Scripts, loader
 from redis_patterns.tracing import tracing
 
 log = logging.getLogger(__name__)
 
-# The loader for redis_patterns/lua/*.lua; built on first use, not at import.
-_scripts: Scripts | None = None
-
-
 def pattern_scripts() -> Scripts:
-    global _scripts
-    if _scripts is None:
-        _scripts = Scripts("redis_patterns")
-    return _scripts
+    """The shared loader for redis_patterns/lua/*.lua (built on first use, not at import)."""
+    return loader("redis_patterns")
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

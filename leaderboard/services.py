@@ -27,22 +27,16 @@ from config.redis import get_redis
 from leaderboard import keys
 from leaderboard.boards import check_board, check_player, check_points
 from leaderboard.signals import top10_changed
-from redis_patterns.scripts import Scripts
+from redis_patterns.scripts import Scripts, loader
 
 log = logging.getLogger(__name__)
 
 TOP = 10
 TIE_BITS = 2**32
 
-_scripts: Scripts | None = None
-
-
 def lb_scripts() -> Scripts:
     """The loader for ``leaderboard/lua`` (built on first use)."""
-    global _scripts
-    if _scripts is None:
-        _scripts = Scripts("leaderboard")
-    return _scripts
+    return loader("leaderboard")
 
 
 def encode(points: int, seq: int) -> int:

@@ -28,7 +28,7 @@ from channels.layers import get_channel_layer
 from config.redis import get_async_redis, get_redis
 from realtime import audiences, keys
 from redis_patterns import event_log, presence
-from redis_patterns.scripts import Scripts
+from redis_patterns.scripts import Scripts, loader
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +40,9 @@ EVENT_TTL_SECONDS = 24 * 3600
 #: The channel-layer message type; ``NotificationsConsumer.rt_event`` handles it.
 LIVE_MESSAGE_TYPE = "rt.event"
 
-_scripts: Scripts | None = None
-
-
 def scripts() -> Scripts:
     """The ``redis_patterns`` Lua loader, built on first use (never at import)."""
-    global _scripts
-    if _scripts is None:
-        _scripts = Scripts("redis_patterns")
-    return _scripts
+    return loader("redis_patterns")
 
 
 class _SendLoop:

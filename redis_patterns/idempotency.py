@@ -50,19 +50,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from redis_patterns.scripts import Scripts
+from redis_patterns.scripts import Scripts, loader
 
 State = Literal["acquired", "pending", "done", "mismatch"]
 
-_scripts: Scripts | None = None
-
-
 def scripts() -> Scripts:
     """The loader for ``redis_patterns/lua`` (built on first use; nothing connects at import)."""
-    global _scripts
-    if _scripts is None:
-        _scripts = Scripts("redis_patterns")
-    return _scripts
+    return loader("redis_patterns")
 
 
 def fingerprint(payload: Any) -> str:

@@ -88,19 +88,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from redis_patterns.scripts import Scripts
+from redis_patterns.scripts import Scripts, loader
 
 log = logging.getLogger(__name__)
 
-_scripts: Scripts | None = None
-
-
 def lock_scripts() -> Scripts:
     """The loader for ``redis_patterns/lua`` (built on first use, never at import)."""
-    global _scripts
-    if _scripts is None:
-        _scripts = Scripts("redis_patterns")
-    return _scripts
+    return loader("redis_patterns")
 
 
 class LockError(RuntimeError):

@@ -74,20 +74,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis_patterns.scripts import Scripts
+from redis_patterns.scripts import Scripts, loader
 
 PRIORITY_SPAN = 10**13  # ms: keeps arrival order within one priority
 MAX_PRIORITY = 9
 
-_scripts: Scripts | None = None
-
-
 def queue_scripts() -> Scripts:
     """The loader for ``redis_patterns/lua`` (built on first use)."""
-    global _scripts
-    if _scripts is None:
-        _scripts = Scripts("redis_patterns")
-    return _scripts
+    return loader("redis_patterns")
 
 
 def now_ms() -> int:

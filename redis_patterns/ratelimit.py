@@ -87,20 +87,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from redis_patterns.scripts import Scripts
+from redis_patterns.scripts import Scripts, loader
 
 MAX_EXACT = 2**53
 _PLAIN_SUBJECT = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 
-_scripts: Scripts | None = None
-
-
 def scripts() -> Scripts:
     """The loader for ``redis_patterns/lua`` (built on first use, never at import)."""
-    global _scripts
-    if _scripts is None:
-        _scripts = Scripts("redis_patterns")
-    return _scripts
+    return loader("redis_patterns")
 
 
 @dataclass(frozen=True, slots=True)

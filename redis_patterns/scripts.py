@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -293,3 +294,20 @@ def _script_missing(exc: ResponseError) -> bool:
     """The server no longer has the function or the script (``NOSCRIPT``)."""
     return isinstance(exc, NoScriptError) or _function_missing(exc)
 
+
+_loaders: dict[str, Scripts] = {}
+_loaders_lock = threading.Lock()
+
+
+def loader(package: str) -> Scripts:
+    """The process-wide loader of ``<package>/lua/*.lua``, built on first use.
+
+    Every module that runs a package's scripts shares this one object, so the
+    library is checked or loaded once per client, not once per module.  It
+    reads files only: nothing connects, and nothing happens at import time.
+    """
+    found = _loaders.get(package)
+    if found is None:
+        with _loaders_lock:
+            found = _loaders.setdefault(package, Scripts(package))
+    return found

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from config.redis import build_client, get_redis
 from redis_patterns.cache import Breaker, Cache, CachePolicy
 from redis_patterns.hotkeys import InvalidationBus, LocalTier
-from redis_patterns.scripts import Scripts
+from redis_patterns.scripts import Scripts, loader
 from shop import keys
 
 log = logging.getLogger("shop.cache")
@@ -64,10 +64,7 @@ _state: dict[str, object] = {}
 
 
 def scripts() -> Scripts:
-    with _lock:
-        if "scripts" not in _state:
-            _state["scripts"] = Scripts("redis_patterns")
-        return _state["scripts"]  # type: ignore[return-value]
+    return loader("redis_patterns")
 
 
 def breaker() -> Breaker:

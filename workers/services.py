@@ -49,7 +49,7 @@ from redis.exceptions import RedisError
 
 from config.redis import get_redis
 from redis_patterns import idempotency
-from redis_patterns.scripts import Scripts
+from redis_patterns.scripts import Scripts, loader
 from shop.models import Order, OrderItem, Product
 from workers import keys
 from workers.models import Fulfilment, OutboxMessage
@@ -63,15 +63,9 @@ IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 RELAY_GRACE = timedelta(seconds=2)  # the on_commit publisher normally gets there first
 CART_TTL_SECONDS = 7 * 24 * 3600
 
-_scripts: Scripts | None = None
-
-
 def stock_scripts() -> Scripts:
     """The loader for ``workers/lua`` (built on first use)."""
-    global _scripts
-    if _scripts is None:
-        _scripts = Scripts("workers")
-    return _scripts
+    return loader("workers")
 
 
 # --- errors --------------------------------------------------------------------------------

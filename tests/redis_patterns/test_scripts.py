@@ -187,3 +187,11 @@ class TestPipelinesRecover:
         loader.queue(client, pipe, "echo_types", keys=["a"], args=["1", "error"])
         with pytest.raises(redis.ResponseError, match="asked for an error"):
             loader.execute(client, pipe)
+
+
+def test_loader_is_one_shared_object_per_package():
+    from redis_patterns.scripts import loader
+
+    assert loader("redis_patterns") is loader("redis_patterns")
+    assert loader("redis_patterns") is not loader("leaderboard")
+    assert "set_if_higher" in loader("redis_patterns").scripts
