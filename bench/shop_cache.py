@@ -40,16 +40,10 @@ from pathlib import Path
 
 import redis
 
-from redis_patterns.servers import RedisServer
+from redis_patterns.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HOT = 50
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(server: RedisServer, var_dir: str, cache_on: bool) -> dict[str, str]:
@@ -106,7 +100,7 @@ def main(argv: list[str] | None = None) -> str:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env_on, check=True)
         subprocess.run([sys.executable, "manage.py", "seed_demo", "--products", str(args.products), "--quiet"],
                        cwd=ROOT, env=env_on, check=True, stdout=subprocess.DEVNULL)
-        port_on, port_off = _free_port(), _free_port()
+        port_on, port_off = free_port(), free_port()
         web_on, web_off = _start_web(env_on, port_on), _start_web(env_off, port_off)
         flusher = redis.Redis(host=server.host, port=server.port)
         hot_pages = [f"/shop/products/{i}/" for i in range(1, HOT + 1)]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -135,9 +134,7 @@ def live_server_url(transactional_db, settings) -> Iterator[str]:
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
     from config.asgi import application
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = servers.free_port()
     config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
                             ws="websockets-sansio")
     server = uvicorn.Server(config)

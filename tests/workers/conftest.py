@@ -19,7 +19,6 @@ import copy
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.utils import load_backend
 
+from redis_patterns.servers import free_port
 from tests.conftest import wait_for
 
 ROOT = Path(settings.BASE_DIR)
@@ -168,12 +168,6 @@ def start_worker(clean_db: SharedDb, tmp_path: Path) -> Iterator[Callable[..., s
     procs.stop_all()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _healthy(port: int) -> bool:
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -188,7 +182,7 @@ def _healthy(port: int) -> bool:
 @pytest.fixture(scope="module")
 def web_server(shared_db: SharedDb, tmp_path_factory) -> Iterator[str]:
     """The ASGI app in 3 uvicorn worker processes on the shared database: ``http://127.0.0.1:<port>``."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("web") / "uvicorn.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
