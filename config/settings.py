@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "sessions_app",
     "realtime",
     "workers",
+    "lessons",
+    "ops",
 ]
 
 REDIS_TRACE = env_bool("REDIS_TRACE", True)

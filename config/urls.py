@@ -20,4 +20,5 @@ urlpatterns = [
     path("realtime/", include("realtime.urls")),
     path("", include("workers.urls")),
     path("", include("shop.urls")),
+    path("", include("ops.urls")),
 ]

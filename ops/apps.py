@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    """Staff pages about the running Redis, ``/metrics``, and the labs that start their own servers."""
+
+    name = "ops"
+    verbose_name = "Operations"
