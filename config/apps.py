@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class ConfigConfig(AppConfig):
-    """The site shell: home page, health check, tracing panel, system checks."""
+    """Plumbing: the system checks that keep the Redis setup honest (settings, URLs and clients live beside it)."""
 
     name = "config"
     label = "site_config"

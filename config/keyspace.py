@@ -74,18 +74,39 @@ _REGISTRY: dict[str, KeyFamily] = {}
 
 
 def family(pattern: str, *, type: str, ttl: str, writer: str, expires: bool = True) -> Callable[[F], F]:
-    """Declare the key family built by the decorated function (see the module docstring)."""
+    """Declare the key family built by the decorated function (see the module docstring).
+
+    A builder that returns several related names (a bundle of keys) stacks one
+    ``@family`` per name.
+    """
     if type not in TYPES:
         raise ValueError(f"unknown Redis type {type!r} for {pattern!r}")
 
     def decorate(builder: F) -> F:
         name = f"{builder.__module__}.{builder.__qualname__}"
         doc = (builder.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-        _REGISTRY[name] = KeyFamily(pattern=pattern, type=type, ttl=ttl, writer=writer, expires=expires,
+        if pattern in _REGISTRY and _REGISTRY[pattern].builder != name:
+            raise ValueError(f"key pattern {pattern!r} declared twice ({_REGISTRY[pattern].builder}, {name})")
+        _REGISTRY[pattern] = KeyFamily(pattern=pattern, type=type, ttl=ttl, writer=writer, expires=expires,
                                     builder=name, doc=doc)
         return builder
 
     return decorate
+
+
+def declare(pattern: str, *, type: str, ttl: str, writer: str, expires: bool = True, builder: str) -> None:
+    """Declare a family whose names a library builds (a pattern module, Celery, the channel layer)."""
+    family(pattern, type=type, ttl=ttl, writer=writer, expires=expires)(_named(builder))
+
+
+def _named(builder: str) -> Callable[..., str]:
+    module, _, name = builder.rpartition(".")
+
+    def stand_in() -> str:
+        raise NotImplementedError(f"{builder} builds these names")
+
+    stand_in.__module__, stand_in.__qualname__, stand_in.__doc__ = module, name, f"Built by ``{builder}``."
+    return stand_in
 
 
 def families() -> list[KeyFamily]:

@@ -292,7 +292,7 @@ def _too_many(request: HttpRequest, outcome: Outcome) -> HttpResponse:
             {"error": "rate_limited", "detail": f"too many requests; retry in {retry} s",
              "rule": outcome.rule.name, "retry_after": retry}, status=429)
     else:
-        html = render_to_string("config/ratelimited.html",
+        html = render_to_string("ratelimited.html",
                                 {"retry_after": retry, "rule": outcome.rule, "decision": decision}, request=request)
         response = HttpResponse(html, status=429)
     response["Retry-After"] = str(retry)
@@ -306,7 +306,7 @@ def _unavailable(request: HttpRequest, rule: Rule) -> HttpResponse:
             {"error": "rate_limiter_unavailable", "detail": "this action is paused while the rate limiter is down",
              "rule": rule.name}, status=503)
     else:
-        html = render_to_string("config/ratelimited.html", {"unavailable": True, "rule": rule}, request=request)
+        html = render_to_string("ratelimited.html", {"unavailable": True, "rule": rule}, request=request)
         response = HttpResponse(html, status=503)
     response["Retry-After"] = "5"
     return response

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -240,6 +241,31 @@ def key(*parts: object) -> str:
     prefix = redis_config().key_prefix
     body = ":".join(str(p) for p in parts)
     return f"{prefix}:{body}" if prefix else body
+
+
+_HEALTH_TTL = 2.0
+_health_cache: dict[str, tuple[float, bool, str]] = {}
+
+
+def cached_redis_health() -> tuple[bool, str]:
+    """``redis_health``, probed at most once every two seconds per process.
+
+    Every page shows a banner when Redis is down, and demo views skip their
+    Redis work; probing on every request would add a PING to every page's
+    trace for no benefit.
+    """
+    now = time.monotonic()
+    hit = _health_cache.get("redis")
+    if hit and now - hit[0] < _HEALTH_TTL:
+        return hit[1], hit[2]
+    ok, detail = redis_health(timeout=0.5)
+    _health_cache["redis"] = (now, ok, detail)
+    return ok, detail
+
+
+def forget_redis_health() -> None:
+    """Probe again on the next ``cached_redis_health`` (tests, after restarting a server)."""
+    _health_cache.clear()
 
 
 def redis_health(timeout: float = 1.0) -> tuple[bool, str]:

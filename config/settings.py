@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_hostports, env_int, env_list, env_str
@@ -34,7 +35,7 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-CSRF_FAILURE_VIEW = "config.views.csrf_failure"  # JSON 403 on the API
+CSRF_FAILURE_VIEW = "config.api.csrf_failure"  # JSON 403 on the API, Django's page elsewhere
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -66,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: rules keyed by user need request.user (config/ratelimit.py).
+    "config.ratelimit.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -77,14 +80,14 @@ WSGI_APPLICATION = None
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],  # the site shell: base.html, pattern.html, shared partials
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "config.context_processors.site",
+                "lessons.context_processors.site",
             ],
         },
     },
@@ -101,6 +104,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    # Tests: a file, not the in-memory default, so a second process can share the test database.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test-db.sqlite3"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis ----------------------------------------------------------------------------
@@ -226,15 +231,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # write), because a crashed worker's task is redelivered by design.
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)
 CELERY_TASK_SOFT_TIME_LIMIT = int(CELERY_TASK_TIME_LIMIT * 0.9)  # SoftTimeLimitExceeded first, to clean up
-# Periodic tasks (celery beat). Each app adds its own entries with .update().
-CELERY_BEAT_SCHEDULE: dict = {}
-CELERY_BEAT_SCHEDULE.update({
-    # workers/: move due delayed jobs, give dead workers' jobs back,
-    # and the singleton snapshot guarded by a lock with a fencing token.
-    "workers-promote-delayed-jobs": {"task": "workers.tasks.promote_delayed_jobs", "schedule": 5.0},
-    "workers-reap-reliable-queue": {"task": "workers.tasks.reap_reliable_queue", "schedule": 10.0},
-    "workers-queue-snapshot": {"task": "workers.tasks.snapshot_queue_depths", "schedule": 30.0},
-})
 # Redlock: independent Redis servers (not replicas of each other), e.g.
 # REDLOCK_URLS=redis://10.0.0.1:6379/0,redis://10.0.0.2:6379/0,redis://10.0.0.3:6379/0
 REDLOCK_URLS = env_list("REDLOCK_URLS")
@@ -267,13 +263,12 @@ STATIC_ROOT = VAR_DIR / "static"  # `collectstatic` target, for a deployment tha
 STATIC_ROOT.mkdir(exist_ok=True)
 # Served by WhiteNoise straight from the apps' static/ folders: no CDN, no
 # collectstatic step needed to run; the site works offline.
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the site shell's stylesheets
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 # WhiteNoise hands Django a file iterator; under ASGI Django reads it in a
 # thread and warns each time. The files are small and it works as intended.
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
-
-LOGIN_URL = "/admin/login/"
 
 LOGGING = {
     "version": 1,
@@ -288,7 +283,6 @@ LOGGING = {
 # Rules with a "path" are applied by the middleware; the others by @ratelimit("name") on a view.
 # "fail": what a rule does when Redis is down ("open" admits, "closed" answers 503).
 
-MIDDLEWARE += ["config.ratelimit.RateLimitMiddleware"]  # after auth: rules keyed by user need request.user
 RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
 RATELIMIT_TRUSTED_PROXIES = env_int("RATELIMIT_TRUSTED_PROXIES", 0)  # reverse proxies appending X-Forwarded-For
 RATELIMIT_RULES = {
@@ -304,17 +298,7 @@ RATELIMIT_RULES = {
     "api": {"path": r"^/api/", "key": "api_key_or_ip", "algorithm": "gcra",
             "limit": env_int("RATELIMIT_API", 300), "period": 60, "fail": "open"},
 }
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
 
-# --- leaderboard --------------------------------------------------------------------------------
-from celery.schedules import crontab  # noqa: E402
-
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    # yesterday's top 10 of every board into the archive, just after midnight UTC
-    "leaderboard-archive-daily": {"task": "leaderboard.archive_daily_boards", "schedule": crontab(minute=5, hour=0)},
-}
 # --- shop catalog cache (see shop/caching.py) -------------------------------------
 
 SHOP_CACHE_ENABLED = env_bool("SHOP_CACHE_ENABLED", True)  # off: every read is a bypass (benchmark baseline)
@@ -324,12 +308,24 @@ SHOP_XFETCH = env_bool("SHOP_XFETCH", True)  # refresh-ahead of hot product entr
 SHOP_VIEW_COUNTING = env_str("SHOP_VIEW_COUNTING", "write_behind")  # or "direct" (an UPDATE per view)
 SHOP_VIEW_FLUSH_SECONDS = env_int("SHOP_VIEW_FLUSH_SECONDS", 10)
 SHOP_LOCAL_TIER_TTL = float(env_str("SHOP_LOCAL_TIER_TTL", "1.0"))  # seconds, the hot-key in-process tier
+
+# --- periodic tasks (celery beat), all in one table ------------------------------------------------
+
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    # shop/: write-behind view counters, and the most viewed products kept warm so a Redis restart
+    # or a deploy never meets a cold cache for long
     "shop-flush-view-counts": {"task": "shop.tasks.flush_view_counts", "schedule": float(SHOP_VIEW_FLUSH_SECONDS)},
-    # keeps the most viewed products cached, so a Redis restart or a deploy never meets a cold cache for long
     "shop-warm-product-cache": {"task": "shop.tasks.warm_product_cache", "schedule": 600.0},
+    # leaderboard/: yesterday's top 10 of every board into the archive, just after midnight UTC
+    "leaderboard-archive-daily": {"task": "leaderboard.archive_daily_boards", "schedule": crontab(minute=5, hour=0)},
+    # workers/: move due delayed jobs, give dead workers' jobs back, and the singleton
+    # snapshot guarded by a lock with a fencing token
+    "workers-promote-delayed-jobs": {"task": "workers.tasks.promote_delayed_jobs", "schedule": 5.0},
+    "workers-reap-reliable-queue": {"task": "workers.tasks.reap_reliable_queue", "schedule": 10.0},
+    "workers-queue-snapshot": {"task": "workers.tasks.snapshot_queue_depths", "schedule": 30.0},
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Tests: a file, not the in-memory default, so a second process can share the test database.
-    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / "test-db.sqlite3"))
+
+# --- accounts ---------------------------------------------------------------------------------------
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"

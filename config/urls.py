@@ -1,24 +1,18 @@
+"""The site's URLs: each app's own, at the paths DESIGN.md fixes, and a JSON 404 for any other /api/ path."""
+
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from config import accounts, ratelimit_demo, views
-
-site_patterns = [
-    path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("patterns/pipelining/", views.pipelining, name="pipelining"),
-    path("patterns/scripts/", views.scripts, name="scripts"),
-    path("patterns/rate-limiting/", ratelimit_demo.page, name="ratelimit"),
-]
+from config import api
 
 urlpatterns = [
-    path("", include((site_patterns, "site_config"))),
+    path("", include("lessons.urls")),
     path("admin/", admin.site.urls),
-    path("accounts/", include((accounts.urlpatterns, "accounts"))),
+    path("accounts/", include("sessions_app.urls")),
+    path("", include("shop.urls")),
     path("", include("leaderboard.urls")),
-    path("", include("workers.urls_locks")),
     path("realtime/", include("realtime.urls")),
     path("", include("workers.urls")),
-    path("", include("shop.urls")),
     path("", include("ops.urls")),
+    re_path(r"^api/", api.not_found),
 ]

@@ -14,61 +14,13 @@ reads in ``selectors``, writes in ``services``.
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Callable
-from functools import wraps
-
 from django.http import HttpRequest, JsonResponse
-from redis.exceptions import RedisError
 
+from config.api import NotFound, api_view, json_body
 from leaderboard import selectors, services
-from leaderboard.boards import InvalidInput, UnknownBoard
+from leaderboard.boards import InvalidInput
 
-log = logging.getLogger(__name__)
-
-
-def error(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail}, status=status)
-
-
-def json_api(*methods: str) -> Callable[[Callable[..., JsonResponse]], Callable[..., JsonResponse]]:
-    """Allow ``methods``; turn the domain's exceptions into JSON errors (never a 500 for bad input or Redis down)."""
-
-    def decorator(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
-            if request.method not in methods:
-                response = error(405, "method_not_allowed", f"use {' or '.join(methods)}")
-                response["Allow"] = ", ".join(methods)
-                return response
-            return _guarded(view, request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def _guarded(view: Callable[..., JsonResponse], request: HttpRequest, *args, **kwargs) -> JsonResponse:
-    try:
-        return view(request, *args, **kwargs)
-    except InvalidInput as exc:
-        return error(400, exc.code, exc.detail)
-    except UnknownBoard as exc:
-        return error(404, "unknown_board", f"no board named {str(exc)[:40]!r}")
-    except RedisError as exc:
-        log.warning("leaderboard: Redis unavailable: %s", exc)
-        return error(503, "redis_unavailable", "the leaderboard store is unavailable; try again shortly")
-
-
-def _body(request: HttpRequest) -> dict:
-    try:
-        data = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("invalid_json", "the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("invalid_json", "the body must be a JSON object")
-    return data
+REDIS_DOWN = "the leaderboard store is unavailable; try again shortly"
 
 
 def _int_param(request: HttpRequest, name: str, default: int) -> int:
@@ -86,9 +38,9 @@ def _ref(request: HttpRequest, board: str, player: str | None = None) -> selecto
                                week=request.GET.get("week"), player=player or request.GET.get("player"))
 
 
-@json_api("POST")
+@api_view("POST", redis_detail=REDIS_DOWN)
 def submit_score(request: HttpRequest, board: str) -> JsonResponse:
-    data = _body(request)
+    data = json_body(request)
     result = services.score_submit(board=board, player=data.get("player"), points=data.get("score"))
     return JsonResponse({
         "board": result.board, "player": result.player, "score": result.points,
@@ -97,27 +49,27 @@ def submit_score(request: HttpRequest, board: str) -> JsonResponse:
     }, status=201)
 
 
-@json_api("GET", "HEAD")
+@api_view("GET", "HEAD", redis_detail=REDIS_DOWN)
 def top(request: HttpRequest, board: str) -> JsonResponse:
     ref = _ref(request, board)
     entries = selectors.board_top(ref, limit=_int_param(request, "limit", 10), offset=_int_param(request, "offset", 0))
     return JsonResponse([e.as_dict() for e in entries], safe=False)
 
 
-@json_api("GET", "HEAD")
+@api_view("GET", "HEAD", redis_detail=REDIS_DOWN)
 def player(request: HttpRequest, board: str, player: str) -> JsonResponse:
     ref = _ref(request, board, player if request.GET.get("view") == "friends" else None)
     standing = selectors.board_player(ref, player=player, around=_int_param(request, "around", 0))
     if standing is None:
-        return error(404, "player_not_found", f"{player!r} has no score on this board")
+        raise NotFound(f"{player!r} has no score on this board", code="player_not_found")
     return JsonResponse({
         "board": board, "view": ref.view, "period": ref.period, "player": standing.player,
         "rank": standing.rank, "score": standing.score, "around": [e.as_dict() for e in standing.around],
     })
 
 
-@json_api("POST")
+@api_view("POST", redis_detail=REDIS_DOWN)
 def add_friend(request: HttpRequest, board: str) -> JsonResponse:
-    data = _body(request)
+    data = json_body(request)
     services.friends_add(board=board, player=data.get("player"), friend=data.get("friend"))
     return JsonResponse({"board": board, "player": data["player"], "friend": data["friend"]}, status=201)

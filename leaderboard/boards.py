@@ -14,6 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from config.api import ApiError, NotFound
+from leaderboard import keys
+
 BOARDS: dict[str, str] = {
     "reaction": "Reaction test: five rounds, click as soon as the square turns green",
 }
@@ -21,21 +24,26 @@ VIEWS = ("best", "total", "daily", "weekly", "friends")
 
 #: Player names are shown to others and used inside key names: a short, plain alphabet.
 PLAYER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-#: Scores are encoded with a tie-break in the low 32 bits of a double (see services.encode).
+#: Scores are encoded with a tie-break in the low 32 bits of a double (see ``encode``).
 MAX_POINTS = 2**21 - 1
+TOP = 10
+TIE_BITS = 2**32
 
 
-class InvalidInput(ValueError):
-    """Bad input from a client: ``code`` becomes the JSON ``error`` field."""
+class InvalidInput(ApiError):
+    """Bad input from a client (400): ``code`` becomes the JSON ``error`` field."""
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(detail, code=code)
 
 
-class UnknownBoard(LookupError):
+class UnknownBoard(NotFound):
     """No such board (a 404)."""
+
+    code = "unknown_board"
+
+    def __init__(self, board: str) -> None:
+        super().__init__(f"no board named {board[:40]!r}")
 
 
 def check_board(board: str) -> str:
@@ -84,3 +92,40 @@ def parse_week(value: str | None, today: dt.date) -> dt.date:
         return dt.date.fromisocalendar(int(match[1]), int(match[2]), 1)
     except ValueError:
         raise InvalidInput("invalid_week", "week must be YYYY-Www, e.g. 2026-W48") from None
+
+
+# --- scores and periods ---------------------------------------------------------------------
+# Tie-break: the best/daily/weekly views store ``points * 2**32 + (2**32 - 1 - seq)``
+# where ``seq`` is the submission's arrival number on that board.  Equal points
+# rank by who reached them first; the API always returns the real points.
+# Doubles hold integers exactly up to 2**53, hence ``MAX_POINTS = 2**21 - 1``
+# and 4 billion submissions per board.
+
+
+def encode(points: int, seq: int) -> int:
+    """The stored score: points in the high bits, an earlier ``seq`` ranks higher."""
+    return points * TIE_BITS + (TIE_BITS - 1 - seq)
+
+
+def decode(score: float | str) -> int:
+    """The player's real points from a stored (encoded) score."""
+    return int(float(score)) // TIE_BITS
+
+
+def day_of(now: dt.datetime) -> dt.date:
+    return now.astimezone(dt.UTC).date()
+
+
+def monday_of(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def day_ttl(day: dt.date, now: dt.datetime) -> int:
+    """Seconds from ``now`` until the end of ``day`` plus the grace period (never below 1)."""
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return max(int((end + keys.DAY_TTL - now).total_seconds()), 1)
+
+
+def week_ttl(monday: dt.date, now: dt.datetime) -> int:
+    end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(), dt.UTC)
+    return max(int((end + keys.WEEK_TTL - now).total_seconds()), 1)

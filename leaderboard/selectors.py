@@ -10,7 +10,7 @@ Each read is one round trip:
 - friends view: ``ZINTERSTORE`` best ∩ friends set, ``EXPIRE``, read, pipelined.
 
 Ranks are 1-based in everything returned.  Scores are the real points
-(``services.decode`` undoes the tie-break encoding).
+(``boards.decode`` undoes the tie-break encoding).
 """
 
 from __future__ import annotations
@@ -23,8 +23,19 @@ from django.utils import timezone
 
 from config.redis import get_redis
 from leaderboard import keys
-from leaderboard.boards import InvalidInput, check_board, check_player, check_view, parse_day, parse_week
-from leaderboard.services import day_of, decode, lb_scripts, monday_of, week_ttl
+from leaderboard.boards import (
+    InvalidInput,
+    check_board,
+    check_player,
+    check_view,
+    day_of,
+    decode,
+    monday_of,
+    parse_day,
+    parse_week,
+    week_ttl,
+)
+from redis_patterns.scripts import loader
 
 MAX_PAGE = 100
 MAX_AROUND = 50
@@ -94,7 +105,7 @@ def board_ref(*, board: str, view: str = "best", day: str | None = None, week: s
 def _prepare(client: Any, pipe: Any, ref: BoardRef) -> int:
     """Queue what must run before reading ``ref.key``; returns how many replies to skip."""
     if ref.view == "weekly":
-        lb_scripts().queue(client, pipe, "weekly_board", keys=[ref.key, *ref.week_days], args=[ref.week_ttl])
+        loader("leaderboard").queue(client, pipe, "weekly_board", keys=[ref.key, *ref.week_days], args=[ref.week_ttl])
         return 1
     if ref.view == "friends":
         pipe.zinterstore(ref.key, {keys.best_key(ref.board): 1, keys.friends_key(ref.board, ref.friends_of): 0})
@@ -120,7 +131,7 @@ def board_top(ref: BoardRef, *, limit: int = 10, offset: int = 0) -> list[Entry]
         pipe.zrange(ref.key, offset, offset + limit - 1, desc=True, withscores=True, score_cast_func=str)
 
     # run_pipeline: the weekly script builds the key the read then reads.
-    rows = lb_scripts().run_pipeline(client, build)[skip]
+    rows = loader("leaderboard").run_pipeline(client, build)[skip]
     return [Entry(offset + i + 1, player, _score(ref, score)) for i, (player, score) in enumerate(rows)]
 
 
@@ -140,7 +151,7 @@ def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | N
             pipe.zrevrank(ref.key, player)
             pipe.zscore(ref.key, player)
 
-        rank, score = lb_scripts().run_pipeline(client, build_rank)[skip:]
+        rank, score = loader("leaderboard").run_pipeline(client, build_rank)[skip:]
         if rank is None or score is None:
             return None
         entry = Entry(int(rank) + 1, player, _score(ref, score))
@@ -151,11 +162,11 @@ def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | N
         def build_around(pipe: Any) -> None:
             nonlocal skip
             skip = _prepare(client, pipe, ref)
-            lb_scripts().queue(client, pipe, "around_me", keys=[ref.key], args=[player, around])
+            loader("leaderboard").queue(client, pipe, "around_me", keys=[ref.key], args=[player, around])
 
-        reply = lb_scripts().run_pipeline(client, build_around)[skip]
+        reply = loader("leaderboard").run_pipeline(client, build_around)[skip]
     else:
-        reply = lb_scripts().call(client, "around_me", keys=[ref.key], args=[player, around])
+        reply = loader("leaderboard").call(client, "around_me", keys=[ref.key], args=[player, around])
     if reply is None:
         return None
     rank, start, flat = reply

@@ -5,14 +5,10 @@ Every write is one round trip: a score goes to the best, total, daily and
 also says which views' top 10 changed so pages can be told
 (``notify_top10_changed``).
 
-Tie-break (documented in the script too): the best/daily/weekly views store
-``points * 2**32 + (2**32 - 1 - seq)`` where ``seq`` is the submission's
-arrival number on that board.  Equal points rank by who reached them first;
-the API always returns the real points (``decode``).  Doubles hold integers
-exactly up to 2**53, hence ``MAX_POINTS = 2**21 - 1`` and 4 billion
-submissions per board.  The ``total`` view uses plain ``ZINCRBY`` (a sum
-cannot carry an arrival time), so its ties fall back to Redis's order:
-reverse lexicographic by player name.
+Tie-break: see ``leaderboard.boards`` (``encode``/``decode``; the script
+documents it too).  The ``total`` view uses plain ``ZINCRBY`` (a sum cannot
+carry an arrival time), so its ties fall back to Redis's order: reverse
+lexicographic by player name.
 """
 
 from __future__ import annotations
@@ -25,48 +21,21 @@ from django.utils import timezone
 
 from config.redis import get_redis
 from leaderboard import keys
-from leaderboard.boards import check_board, check_player, check_points
-from leaderboard.signals import top10_changed
-from redis_patterns.scripts import Scripts, loader
+from leaderboard.boards import (
+    TOP,
+    check_board,
+    check_player,
+    check_points,
+    day_of,
+    day_ttl,
+    decode,
+    monday_of,
+    week_ttl,
+)
+from realtime.services import notify
+from redis_patterns.scripts import loader
 
 log = logging.getLogger(__name__)
-
-TOP = 10
-TIE_BITS = 2**32
-
-def lb_scripts() -> Scripts:
-    """The loader for ``leaderboard/lua`` (built on first use)."""
-    return loader("leaderboard")
-
-
-def encode(points: int, seq: int) -> int:
-    """The stored score: points in the high bits, an earlier ``seq`` ranks higher."""
-    return points * TIE_BITS + (TIE_BITS - 1 - seq)
-
-
-def decode(score: float | str) -> int:
-    """The player's real points from a stored (encoded) score."""
-    return int(float(score)) // TIE_BITS
-
-
-def day_of(now: dt.datetime) -> dt.date:
-    return now.astimezone(dt.UTC).date()
-
-
-def monday_of(day: dt.date) -> dt.date:
-    return day - dt.timedelta(days=day.weekday())
-
-
-def day_ttl(day: dt.date, now: dt.datetime) -> int:
-    """Seconds from ``now`` until the end of ``day`` plus the grace period (never below 1)."""
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
-    return max(int((end + keys.DAY_TTL - now).total_seconds()), 1)
-
-
-def week_ttl(monday: dt.date, now: dt.datetime) -> int:
-    end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(), dt.UTC)
-    return max(int((end + keys.WEEK_TTL - now).total_seconds()), 1)
-
 
 @dataclass(frozen=True)
 class ScoreResult:
@@ -93,7 +62,7 @@ def score_submit(*, board: str, player: str, points: int, now: dt.datetime | Non
     now = now or timezone.now()
     day = day_of(now)
     monday = monday_of(day)
-    reply = lb_scripts().call(
+    reply = loader("leaderboard").call(
         get_redis(), "submit_score",
         keys=[keys.best_key(board), keys.total_key(board), keys.day_key(board, day),
               keys.week_key(board, monday), keys.seq_key(board)],
@@ -111,16 +80,14 @@ def score_submit(*, board: str, player: str, points: int, now: dt.datetime | Non
 
 
 def notify_top10_changed(*, board: str, views: dict[str, str]) -> None:
-    """Called once per submission that changed the top 10 of one or more views.
+    """Tell the board's followers its top 10 changed: one ``leaderboard.changed`` event per submission.
 
-    Sends the ``leaderboard.signals.top10_changed`` signal (``views`` maps each
-    changed view to its period); the realtime app's receiver pushes one
-    ``leaderboard.changed`` event to ``leaderboard:<board>`` subscribers.
-    A failing receiver must not fail the score that was already recorded.
+    ``views`` maps each changed view to its period.  Pages refetch the top 10
+    from ``GET /api/leaderboards/<board>/top`` when it arrives.  Best effort
+    (``notify`` never raises): the score is already recorded.
     """
-    for receiver, result in top10_changed.send_robust(sender=None, board=board, views=views):
-        if isinstance(result, Exception):
-            log.warning("top10_changed receiver %r failed: %s", receiver, result)
+    changed = [{"view": view, "period": period} for view, period in views.items()]
+    notify(f"leaderboard:{board}", "leaderboard.changed", {"board": board, "views": changed})
 
 
 def friends_add(*, board: str, player: str, friend: str) -> None:

@@ -15,8 +15,8 @@ import datetime as dt
 from celery import shared_task
 from django.utils import timezone
 
-from leaderboard.boards import BOARDS
-from leaderboard.services import archive_day, day_of
+from leaderboard.boards import BOARDS, day_of
+from leaderboard.services import archive_day
 
 
 @shared_task(name="leaderboard.archive_daily_boards", ignore_result=True)

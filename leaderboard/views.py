@@ -10,10 +10,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from redis.exceptions import RedisError
 
-from config.context_processors import cached_redis_health
+from config.redis import cached_redis_health
 from leaderboard import selectors
-from leaderboard.boards import BOARDS, VIEWS
-from leaderboard.services import day_of
+from leaderboard.boards import BOARDS, VIEWS, day_of
 
 BOARD = "reaction"
 

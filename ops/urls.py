@@ -5,5 +5,6 @@ from ops import views
 app_name = "ops"
 
 urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
     path("ops/", views.index, name="index"),
 ]

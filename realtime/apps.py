@@ -2,9 +2,6 @@ from django.apps import AppConfig
 
 
 class RealtimeConfig(AppConfig):
+    """WebSocket notifications with missed-event replay, presence, and the pub/sub vs streams demo."""
+
     name = "realtime"
-
-    def ready(self) -> None:
-        from realtime import receivers
-
-        receivers.connect()

@@ -55,6 +55,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
+from config.api import visitor_of
 from realtime import audiences, selectors, services
 from redis_patterns import event_log
 from redis_patterns.tracing import Trace, tracing
@@ -74,17 +75,14 @@ def _cost(trace: Trace) -> dict[str, Any]:
 
 
 async def audience_for_scope(scope: dict[str, Any]) -> str | None:
-    """``user:<id>``, ``session:<key>`` for an existing session, or ``None`` (public only)."""
-    user = scope.get("user")
-    if user is not None and getattr(user, "is_authenticated", False):
-        return f"user:{user.pk}"
+    """The socket's own audience: its visitor (``config.api.visitor_of``), or ``None`` (public only)."""
     session = scope.get("session")
-    session_key = getattr(session, "session_key", None) if session is not None else None
-    if session_key and audiences.is_valid(f"session:{session_key}"):
-        # A cookie can name any key: only a session that exists gives an audience.
-        if await database_sync_to_async(session.exists)(session_key):
-            return f"session:{session_key}"
-    return None
+    who = visitor_of(scope.get("user"), session)
+    if who is None or not audiences.is_valid(who.owner):
+        return None
+    if not who.is_user and not await database_sync_to_async(session.exists)(session.session_key):
+        return None  # a cookie can name any key: only a session that exists gives an audience
+    return who.owner
 
 
 class NotificationsConsumer(AsyncWebsocketConsumer):

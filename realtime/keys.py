@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 
+from config.keyspace import family
 from config.redis import key
 from realtime import audiences
 
 
+@family("rt:events:{<audience>}", type="stream", ttl="24 h after the last append (same script), capped ~500",
+        writer="realtime.services.publish_event (redis_patterns/lua/append_event.lua)")
 def events_stream(audience: str) -> str:
     """rt:events:{<audience>} -- STREAM of one audience's events (fields: type, data JSON).
 
@@ -23,6 +26,8 @@ def events_stream(audience: str) -> str:
     return key("rt", "events", "{" + audiences.check(audience) + "}")
 
 
+@family("rt:presence:{presence}:<room>", type="zset", ttl="10 minutes, refreshed by each heartbeat",
+        writer="realtime.services.apresence_heartbeat (presence_heartbeat.lua)")
 def presence_room(room: str) -> str:
     """rt:presence:{presence}:<room> -- ZSET member=who score=last heartbeat (ms); TTL 10 min.
 
@@ -37,11 +42,15 @@ def page_room(path: str) -> str:
     return "page:" + hashlib.sha256(path.encode()).hexdigest()[:16]
 
 
+@family("rt:demo:{<run>}:channel", type="channel", ttl="no storage",
+        writer="realtime.services.pubsub_vs_streams_runs")
 def demo_channel(run_id: str) -> str:
     """rt:demo:{<run>}:channel -- pub/sub channel of one pub/sub-vs-streams run (no storage)."""
     return key("rt", "demo", "{" + run_id + "}", "channel")
 
 
+@family("rt:demo:{<run>}:stream", type="stream", ttl="10 minutes, set with it",
+        writer="realtime.services.pubsub_vs_streams_runs")
 def demo_stream(run_id: str) -> str:
     """rt:demo:{<run>}:stream -- STREAM of one pub/sub-vs-streams run; TTL 10 min, written with it."""
     return key("rt", "demo", "{" + run_id + "}", "stream")

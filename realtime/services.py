@@ -1,7 +1,10 @@
 """Writes of ``realtime/``: publish events, record presence.
 
-``publish_event`` is the one way any process (web, stream worker, Celery)
-tells a browser something:
+``notify`` is the one way any other app (the shop's order statuses, the
+leaderboard's changes) tells a browser something; it is ``publish_event``
+that never raises, because a notification must never undo or block the write
+it announces.  ``publish_event`` (used directly where the caller wants the
+error, e.g. the staff broadcast form):
 
 1. append the event to the audience's capped, expiring stream (the durable
    log; the stream entry id is the event id);
@@ -19,6 +22,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -27,8 +31,8 @@ from channels.layers import get_channel_layer
 
 from config.redis import get_async_redis, get_redis
 from realtime import audiences, keys
-from redis_patterns import event_log, presence
-from redis_patterns.scripts import Scripts, loader
+from redis_patterns import event_log, presence, pubsub_vs_streams
+from redis_patterns.scripts import loader
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +43,6 @@ EVENT_MAXLEN = 500
 EVENT_TTL_SECONDS = 24 * 3600
 #: The channel-layer message type; ``NotificationsConsumer.rt_event`` handles it.
 LIVE_MESSAGE_TYPE = "rt.event"
-
-def scripts() -> Scripts:
-    """The ``redis_patterns`` Lua loader, built on first use (never at import)."""
-    return loader("redis_patterns")
-
 
 class _SendLoop:
     """One background event loop per process for sync callers' channel-layer sends.
@@ -107,7 +106,7 @@ def publish_event(audience: str, type: str, data: dict[str, Any]) -> str:  # noq
         redis.RedisError: the event could not be stored.
     """
     data_json = _prepare(audience, type, data)
-    event_id, prev = event_log.append(get_redis(), scripts(), keys.events_stream(audience), type, data_json,
+    event_id, prev = event_log.append(get_redis(), loader("redis_patterns"), keys.events_stream(audience), type, data_json,
                                       maxlen=EVENT_MAXLEN, ttl_seconds=EVENT_TTL_SECONDS)
     message = _live_message(audience, type, data_json, event_id, prev)
     try:
@@ -118,10 +117,20 @@ def publish_event(audience: str, type: str, data: dict[str, Any]) -> str:  # noq
     return event_id
 
 
+def notify(audience: str, type: str, data: dict[str, Any]) -> str | None:  # noqa: A002
+    """Publish an event for ``audience``, best effort: the event id, or ``None`` (logged) if it failed."""
+    try:
+        return publish_event(audience, type, data)
+    except Exception as exc:  # noqa: BLE001 - a notification must never break its caller's committed write
+        log.warning("could not notify %s of %s: %s", audiences.label(audience) if audiences.is_valid(audience)
+                    else "an invalid audience", type, exc)
+        return None
+
+
 async def apublish_event(audience: str, type: str, data: dict[str, Any]) -> str:  # noqa: A002
     """``publish_event`` for async code (consumers, async views)."""
     data_json = _prepare(audience, type, data)
-    event_id, prev = await event_log.aappend(get_async_redis(), scripts(), keys.events_stream(audience), type,
+    event_id, prev = await event_log.aappend(get_async_redis(), loader("redis_patterns"), keys.events_stream(audience), type,
                                              data_json, maxlen=EVENT_MAXLEN, ttl_seconds=EVENT_TTL_SECONDS)
     message = _live_message(audience, type, data_json, event_id, prev)
     try:
@@ -150,8 +159,25 @@ async def apresence_heartbeat(*, member: str, page: str | None, now: int | None 
     rooms = [keys.presence_room("site")]
     if page:
         rooms.append(keys.presence_room(keys.page_room(page)))
-    counts = await presence.aheartbeat(get_async_redis(), scripts(), rooms, member, now=now)
+    counts = await presence.aheartbeat(get_async_redis(), loader("redis_patterns"), rooms, member, now=now)
     out = {"online": counts[0]}
     if page:
         out["here"] = counts[1]
     return out
+
+
+def pubsub_vs_streams_runs(*, total: int, offline_from: int, offline_to: int) -> tuple[list[Any], bool]:
+    """The offline-subscriber demo with ``PUBLISH``, then with ``SPUBLISH`` where the server has it.
+
+    Returns the runs and whether sharded pub/sub was available.
+    """
+    client = get_redis()
+    # SPUBLISH exists from Redis 7.0 (Valkey reports a 7.x ``redis_version`` too): ask the server.
+    sharded_ok = int(str(client.info("server").get("redis_version", "0")).split(".")[0]) >= 7
+    runs = []
+    for sharded in (False, True) if sharded_ok else (False,):
+        run_id = secrets.token_hex(6)
+        runs.append(pubsub_vs_streams.run(
+            client, channel=keys.demo_channel(run_id), stream=keys.demo_stream(run_id), total=total,
+            offline_from=offline_from, offline_to=offline_to, sharded=sharded))
+    return runs, sharded_ok

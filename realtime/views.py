@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 
 from django.contrib.admin.views.decorators import staff_member_required
@@ -11,26 +10,17 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 from redis.exceptions import RedisError
 
-from config.context_processors import cached_redis_health
-from config.redis import get_redis
-from realtime import audiences, keys, selectors, services
-from redis_patterns import pubsub_vs_streams
-
-
-def _own_audience(request: HttpRequest) -> str | None:
-    if request.user.is_authenticated:
-        return f"user:{request.user.pk}"
-    key = request.session.session_key
-    return f"session:{key}" if key else None
+from config.api import visitor
+from config.redis import cached_redis_health
+from realtime import audiences, selectors, services
 
 
 def notifications(request: HttpRequest) -> HttpResponse:
     """What this browser's socket follows, its stored events, and who is online."""
-    if not request.user.is_authenticated and request.session.session_key is None:
-        # An anonymous visitor gets a session here, so its socket has an
-        # audience of its own (orders placed without logging in use it too).
-        request.session.save()
-    own = _own_audience(request)
+    # An anonymous visitor gets a session here, so its socket has an
+    # audience of its own (orders placed without logging in use it too).
+    who = visitor(request, create=True)
+    own = who.owner if who else None
     context: dict = {"audience_label": audiences.label(own), "events": [], "online": None, "members": []}
     if cached_redis_health()[0]:
         try:
@@ -97,26 +87,11 @@ def pubsub_vs_streams_page(request: HttpRequest) -> HttpResponse:
             context["form_error"] = str(exc)
             return render(request, "realtime/pubsub_vs_streams.html", context, status=400)
         context.update(total=total, offline_from=offline_from, offline_to=offline_to)
-        client = get_redis()
-        runs = []
         try:
-            for sharded in (False, True):
-                if sharded:
-                    context["sharded_ok"] = _has_spublish(client)
-                    if not context["sharded_ok"]:
-                        continue
-                run_id = secrets.token_hex(6)
-                runs.append(pubsub_vs_streams.run(
-                    client, channel=keys.demo_channel(run_id), stream=keys.demo_stream(run_id), total=total,
-                    offline_from=offline_from, offline_to=offline_to, sharded=sharded))
+            context["runs"], context["sharded_ok"] = services.pubsub_vs_streams_runs(
+                total=total, offline_from=offline_from, offline_to=offline_to)
         except RedisError as exc:
             context["error"] = str(exc)
+            context["runs"] = []
             status = 503
-        context["runs"] = runs
     return render(request, "realtime/pubsub_vs_streams.html", context, status=status)
-
-
-def _has_spublish(client) -> bool:
-    """SPUBLISH exists from Redis 7.0 (Valkey reports a 7.x ``redis_version`` too): ask the server."""
-    version = str(client.info("server").get("redis_version", "0"))
-    return int(version.split(".")[0]) >= 7

@@ -1,1 +1,1 @@
-"""Redis sessions, active sessions per user, revocation (course section 8.5)."""
+"""Accounts, sessions and tokens: log in and out; Redis sessions, active sessions per user, revoke (course 8.5)."""

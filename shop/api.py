@@ -1,40 +1,38 @@
-"""``GET/PATCH /api/products/<id>``: thin JSON adapters over ``shop.selectors`` and ``shop.services``.
+"""The shop's JSON API: thin adapters over ``shop.selectors`` (reads) and the services (writes).
 
-- ``GET``: the product; ``X-Cache: hit|miss|stale|bypass``.  A missing product
-  is a 404 remembered for 30 s (negative cache).
-- ``PATCH`` (staff, CSRF token in ``X-CSRFToken``): JSON object with any of
-  ``name``, ``description``, ``price`` (decimal string), ``stock``; optional
-  ``?strategy=invalidate|write_through``.  The next ``GET`` reflects it.
-- Errors are ``{"error": "<code>", "detail": "..."}`` with a 4xx status, and change nothing.
+- ``GET /api/products/<id>``: the product; ``X-Cache: hit|miss|stale|bypass``.
+  A missing product is a 404 remembered for 30 s (negative cache).
+- ``PATCH /api/products/<id>`` (staff): any of ``name``, ``description``,
+  ``price`` (decimal string), ``stock``; optional ``?strategy=invalidate|write_through``.
+  The next ``GET`` reflects it.
+- ``POST /api/cart/items`` ``{"product_id": 1, "quantity": 2}`` (negative to
+  remove) and ``GET /api/cart``: the visitor's cart, a hash in Redis.
+- ``POST /api/orders`` ``{"items": [...]}`` with ``Idempotency-Key``: 202
+  ``{"order_id", "status"}``; the same key again gives the same order, once.
+- ``GET /api/orders/<id>``: only for the visitor who placed it (404 for anyone else).
+
+Errors are ``{"error": "<code>", "detail": "..."}`` with a 4xx status (see
+``config.api``), and change nothing.  Unsafe methods need the CSRF token in
+``X-CSRFToken``; a CSRF failure is a JSON 403 too.
+
+``POST /api/orders`` is an async view for one reason: a request that finds
+its ``Idempotency-Key`` in flight waits for the other request's result, and
+waiting on the event loop does not hold the process's one thread for sync
+views (under ASGI, Django runs every sync view of a process in one thread).
 """
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
-from django.views.decorators.csrf import csrf_exempt
+from django.urls import reverse
 
-from shop import selectors, services
+from config.api import ApiError, Forbidden, NotFound, api_view, avisitor, json_body, visitor
+from shop import checkout, selectors, services
 from shop.caching import WriteStrategy
 from shop.models import Product
 
 MAX_ID = 2**63 - 1
-
-
-def error(status: int, code: str, detail: str, **headers: str) -> JsonResponse:
-    response = JsonResponse({"error": code, "detail": detail}, status=status)
-    for name, value in headers.items():
-        response[name.replace("_", "-")] = value
-    return response
-
-
-def _csrf_rejected(request: HttpRequest) -> bool:
-    """Django's own CSRF check, run here so a failure answers JSON instead of the HTML 403 page."""
-    middleware = CsrfViewMiddleware(lambda req: None)
-    middleware.process_request(request)
-    return middleware.process_view(request, None, (), {}) is not None
+CART_DOWN = "the cart lives in Redis, which is unavailable; try again shortly"
 
 
 def parse_id(raw: str) -> int | None:
@@ -45,22 +43,24 @@ def parse_id(raw: str) -> int | None:
     return value if 0 < value <= MAX_ID else None
 
 
-@csrf_exempt  # checked in the view (PATCH only) so that a failure is a JSON 403
-def product_detail(request: HttpRequest, product_id: str) -> JsonResponse:
-    pid = parse_id(product_id)
+def _id(raw: str) -> int:
+    pid = parse_id(raw)
     if pid is None:
-        return error(400, "invalid_id", "the product id must be a positive integer")
-    if request.method in ("GET", "HEAD"):
-        return _get(pid)
+        raise ApiError("the product id must be a positive integer", code="invalid_id")
+    return pid
+
+
+# --- products ---------------------------------------------------------------------------------
+
+
+@api_view("GET", "HEAD", "PATCH")
+def product_detail(request: HttpRequest, product_id: str) -> JsonResponse:
+    pid = _id(product_id)
     if request.method == "PATCH":
         return _patch(request, pid)
-    return error(405, "method_not_allowed", "use GET or PATCH", Allow="GET, HEAD, PATCH")
-
-
-def _get(pid: int) -> JsonResponse:
     read = selectors.product_get(pid)
     if read.value is None:
-        response = error(404, "not_found", f"no product with id {pid}")
+        response = NotFound(f"no product with id {pid}").response()
     else:
         response = JsonResponse(read.value)
     response["X-Cache"] = read.state.value
@@ -68,31 +68,72 @@ def _get(pid: int) -> JsonResponse:
 
 
 def _patch(request: HttpRequest, pid: int) -> JsonResponse:
-    if _csrf_rejected(request):
-        return error(403, "csrf_failed", "send the csrftoken cookie's value in the X-CSRFToken header")
     if not request.user.is_authenticated:
-        return error(403, "not_authenticated", "log in as a staff user (/admin/login/)")
+        raise Forbidden("log in as a staff user (/accounts/login/)", code="not_authenticated")
     if not request.user.is_staff:
-        return error(403, "forbidden", "only staff may edit products")
-    if request.content_type != "application/json":
-        return error(415, "unsupported_media_type", "send Content-Type: application/json")
-    try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "invalid_json", "the body is not valid JSON")
+        raise Forbidden("only staff may edit products")
+    body = json_body(request)
     raw_strategy = request.GET.get("strategy")
     strategy = None
     if raw_strategy is not None:
         try:
             strategy = WriteStrategy(raw_strategy)
         except ValueError:
-            return error(400, "invalid_strategy", f"strategy must be one of: {', '.join(WriteStrategy)}")
+            raise ApiError(f"strategy must be one of: {', '.join(WriteStrategy)}", code="invalid_strategy") from None
     try:
         services.product_update(product_id=pid, changes=body, strategy=strategy)
-    except services.ProductValidationError as exc:
-        return error(400, exc.code, exc.detail)
     except Product.DoesNotExist:
-        return error(404, "not_found", f"no product with id {pid}")
+        raise NotFound(f"no product with id {pid}") from None
     response = JsonResponse(selectors.product_load(pid))
     response["X-Write-Strategy"] = (strategy or selectors.write_strategy()).value
     return response
+
+
+# --- cart -------------------------------------------------------------------------------------
+
+
+@api_view("GET", "HEAD", redis_detail=CART_DOWN)
+def cart(request: HttpRequest) -> JsonResponse:
+    """``GET /api/cart``: ``{"items": [{"product_id", "quantity"}]}`` from the visitor's hash."""
+    who = visitor(request)
+    return JsonResponse({"items": selectors.cart_items(owner=who.owner if who else None)})
+
+
+@api_view("POST", redis_detail=CART_DOWN)
+def cart_items(request: HttpRequest) -> JsonResponse:
+    """``POST /api/cart/items`` ``{"product_id": 1, "quantity": 2}`` (negative to remove): ``HINCRBY``."""
+    pid, qty = checkout.cart_line_check(json_body(request))
+    who = visitor(request, create=True)
+    assert who is not None
+    quantity = checkout.cart_add(owner=who.owner, product_id=pid, quantity=qty)
+    return JsonResponse({"product_id": pid, "quantity": quantity, "items": selectors.cart_items(owner=who.owner)})
+
+
+# --- orders -------------------------------------------------------------------------------------
+
+
+@api_view("POST")
+async def orders(request: HttpRequest) -> JsonResponse:
+    """``POST /api/orders``: 202 ``{"order_id", "status"}``; the same key again gives the same order."""
+    lines = checkout.cart_parse(json_body(request))
+    idem_key = checkout.idempotency_key_check(request.headers.get("Idempotency-Key"))
+    who = await avisitor(request, create=True)
+    assert who is not None
+    result = await checkout.order_checkout_waiting(owner=who.owner, user_id=who.user_id, lines=lines,
+                                                   idempotency_key=idem_key)
+    order = result.order
+    headers = {"Location": reverse("shop:api_order", args=[order.pk])}
+    if not result.created:
+        headers["Idempotent-Replayed"] = "true"
+    return JsonResponse({"order_id": order.pk, "status": order.status, "created": result.created},
+                        status=202, headers=headers)
+
+
+@api_view("GET", "HEAD")
+def order_detail(request: HttpRequest, order_id: int) -> JsonResponse:
+    """``GET /api/orders/<id>``: only for the visitor that placed it; 404 for anyone else."""
+    who = visitor(request)
+    order = selectors.order_for_owner(order_id=order_id, owner=who.owner if who else None)
+    if order is None:
+        raise NotFound(f"no order {order_id} for this visitor")
+    return JsonResponse(selectors.order_as_json(order))

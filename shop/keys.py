@@ -1,93 +1,90 @@
-"""Every Redis key and channel the shop's catalog uses, one function each.
+"""Every Redis key and channel of the shop, one function each, each declared in the key registry.
 
 Keys used together by one script or ``MULTI`` share a ``{hash tag}`` so the
 shop runs unchanged on Redis Cluster.  User input never reaches a key
-unchecked: ids are ints, slugs pass Django's ``slug`` converter (``[-a-zA-Z0-9_]``).
+unchecked: ids are ints, slugs pass Django's ``slug`` converter
+(``[-a-zA-Z0-9_]``), visitor identities and client-chosen keys are hashed.
 """
 
 from __future__ import annotations
 
+import hashlib
+
+from config.keyspace import family
 from config.redis import key
 from redis_patterns.writebehind import CounterKeys
 
+# --- the catalog cache ----------------------------------------------------------------------
 
+
+@family("shop:product:{<id>}", type="string", ttl="SHOP_CACHE_TTL ± 10% + 60 s stale; 'not found' 30 s",
+        writer="redis_patterns.cache via shop.selectors (readers under a lease), shop.services (after commits)")
 def product_key(product_id: int) -> str:
-    """``shop:product:{<id>}`` -- STRING, JSON envelope of one product (or "not found").
-
-    TTL: fresh ``SHOP_CACHE_TTL`` ± jitter, plus the stale window; "not found"
-    30 s.  Written by ``redis_patterns.cache.Cache`` (readers under a lease,
-    write-through in ``shop.services``); deleted by ``shop.services`` after commits.
-    """
+    """One product as a JSON cache envelope (or "not found")."""
     return key("shop", "product", f"{{{int(product_id)}}}")
 
 
+@family("shop:product:{<id>}:lease", type="string", ttl="5 s (SET NX PX)",
+        writer="redis_patterns.cache (deleted by the fill script and by writers, which cancels a racing fill)")
 def product_lease_key(product_id: int) -> str:
-    """``shop:product:{<id>}:lease`` -- STRING, random token of the reader loading the product.
-
-    TTL: ``lease_ttl`` (5 s), set by ``SET NX PX``.  Same slot as ``product_key``.
-    Deleted by the fill script, and by writers (which cancels a racing reader's fill).
-    """
+    """The random token of the reader loading the product; same slot as ``product_key``."""
     return key("shop", "product", f"{{{int(product_id)}}}", "lease")
 
 
+@family("shop:product-replica:{<id>:r<n>}", type="string", ttl="as the product entry",
+        writer="shop.selectors on a replica miss; deleted by shop.services on writes")
 def product_replica_key(product_id: int, replica: int) -> str:
-    """``shop:product-replica:{<id>:r<n>}`` -- STRING, a copy of ``product_key``'s envelope.
-
-    Each replica has its own hash tag, so a Cluster spreads them over nodes.
-    TTL: as the product entry.  Written by ``shop.selectors`` on a replica miss,
-    deleted by ``shop.services`` on writes.
-    """
+    """A copy of ``product_key``'s envelope; each replica has its own hash tag, so a Cluster spreads them."""
     return key("shop", "product-replica", f"{{{int(product_id)}:r{int(replica)}}}")
 
 
+@family("shop:catalog:gen", type="string", expires=False,
+        ttl="permanent by design: it only grows (re-created from the clock if it ever vanishes)",
+        writer="shop.services (INCR after any product or category write)")
 def catalog_generation_key() -> str:
-    """``shop:catalog:gen`` -- STRING integer, the catalog's generation number.
-
-    Permanent by design (it only grows; re-created from the clock if it ever
-    vanishes).  ``INCR``'d by ``shop.services`` after any product or category write.
-    """
+    """The catalog's generation number: every cached list embeds it, so an INCR supersedes them all."""
     return key("shop", "catalog", "gen")
 
 
+@family("shop:categories:{g<gen>}", type="string", ttl="min(120 s, SHOP_CACHE_TTL) ± 10% + 30 s stale",
+        writer="shop.selectors; abandoned (never deleted) when the generation moves on")
 def category_list_key(generation: int) -> str:
-    """``shop:categories:{g<gen>}`` -- STRING, JSON envelope of the category list.
-
-    TTL: ``SHOP_CACHE_TTL`` ± jitter + stale window; abandoned (never deleted)
-    when the generation moves on.  Written by ``shop.selectors``.
-    """
+    """The category list as a JSON cache envelope, for one catalog generation."""
     return key("shop", "categories", f"{{g{int(generation)}}}")
 
 
+@family("shop:categories:{g<gen>}:lease", type="string", ttl="5 s", writer="redis_patterns.cache")
 def category_list_lease_key(generation: int) -> str:
-    """``shop:categories:{g<gen>}:lease`` -- STRING lease token; TTL 5 s."""
+    """The lease token of the reader loading the category list."""
     return key("shop", "categories", f"{{g{int(generation)}}}", "lease")
 
 
+@family("shop:plist:{g<gen>:<slug>:<page>}", type="string", ttl="as the category list",
+        writer="shop.selectors")
 def product_page_key(generation: int, category_slug: str, page: int) -> str:
-    """``shop:plist:{g<gen>:<slug>:<page>}`` -- STRING, JSON envelope of one page of a category.
+    """One page of a category's products, as a JSON cache envelope.
 
-    ``category_slug`` comes from the URL's ``slug`` converter (no ``:``, ``{``,
-    ``*`` possible).  TTL and writer as ``category_list_key``.
+    ``category_slug`` comes from the URL's ``slug`` converter (no ``:``,
+    ``{``, ``*`` possible).
     """
     return key("shop", "plist", f"{{g{int(generation)}:{category_slug}:{int(page)}}}")
 
 
+@family("shop:plist:{g<gen>:<slug>:<page>}:lease", type="string", ttl="5 s", writer="redis_patterns.cache")
 def product_page_lease_key(generation: int, category_slug: str, page: int) -> str:
-    """``shop:plist:{g<gen>:<slug>:<page>}:lease`` -- STRING lease token; TTL 5 s."""
+    """The lease token of the reader loading one page of a category."""
     return key("shop", "plist", f"{{g{int(generation)}:{category_slug}:{int(page)}}}", "lease")
 
 
+@family("{shop:views}:pending", type="hash", expires=False,
+        ttl="permanent by design: the write-behind buffer (a TTL would lose counts); emptied by each flush's RENAME",
+        writer="shop.services.product_view (HINCRBY product id -> views not yet claimed)")
+@family("{shop:views}:batch:<hex>", type="hash", ttl="7 days (safety net); deleted once applied",
+        writer="shop.services.views_flush (a claimed batch)")
+@family("{shop:views}:batches", type="zset", ttl="7 days, refreshed by each claim",
+        writer="shop.services.views_flush (batch key -> claim time ms)")
 def view_counter_keys() -> CounterKeys:
-    """The write-behind view counters, all under the ``{shop:views}`` tag.
-
-    - ``{shop:views}:pending`` -- HASH product id -> views not yet claimed.
-      Permanent by design (it is the buffer; a TTL would lose counts); emptied
-      by each flush's ``RENAME``.  Written by ``shop.selectors`` (``HINCRBY``).
-    - ``{shop:views}:batch:<hex>`` -- HASH, a claimed batch; TTL 7 days as a
-      safety net; deleted by ``shop.services.views_flush`` once applied.
-    - ``{shop:views}:batches`` -- ZSET batch key -> claim time (ms); TTL 7 days,
-      refreshed by each claim.
-    """
+    """The write-behind view counters, all under the ``{shop:views}`` tag (claimed by one script)."""
     tag = key("{shop:views}")
     return CounterKeys(
         pending=f"{tag}:pending",
@@ -96,32 +93,74 @@ def view_counter_keys() -> CounterKeys:
     )
 
 
+@family("shop:switches", type="hash", expires=False,
+        ttl="permanent by design: site settings (write_strategy, xfetch, view_counting)",
+        writer="shop.services.switches_set (staff); a missing field means the Django setting")
 def switches_key() -> str:
-    """``shop:switches`` -- HASH, the demo page's switches: ``write_strategy``, ``xfetch``, ``view_counting``.
-
-    Permanent by design (site settings); written by staff through
-    ``shop.services.switches_set``; a missing field means the Django setting
-    (``SHOP_WRITE_STRATEGY``, ``SHOP_XFETCH``, ``SHOP_VIEW_COUNTING``).  Each
-    process reads it at most every 2 s (``shop.caching.switches``).
-    """
+    """The caching demo's switches; each process re-reads them at most every 2 s (``shop.caching.switches``)."""
     return key("shop", "switches")
 
 
+@family("shop:invalidate", type="channel", ttl="no storage", writer="shop.services (PUBLISH after commits)")
 def invalidation_channel() -> str:
-    """``shop:invalidate`` -- pub/sub channel; message = JSON list of keys to drop from in-process tiers."""
+    """Pub/sub channel; a message is a JSON list of keys to drop from the in-process tiers."""
     return key("shop", "invalidate")
 
 
+@family("shop:demo:{<parts>}", type="string", ttl="a few minutes at most, set by the demo that writes it",
+        writer="shop.demos (stampede and hot-key runs)")
 def demo_key(*parts: str | int) -> str:
-    """``shop:demo:{<parts>}`` -- STRING, scratch entries of the stampede and hot-key demos.
-
-    TTL: at most a few minutes, set by whoever writes them.  Parts are
-    generated by the demo code (strategy names, random run ids), never user input.
-    """
+    """Scratch entries of the stampede and hot-key demos; parts come from code, never user input."""
     tag = ":".join(str(p) for p in parts)
     return key("shop", "demo", f"{{{tag}}}")
 
 
+@family("shop:demo:{<parts>}:lease", type="string", ttl="5 s", writer="redis_patterns.cache (demo runs)")
 def demo_lease_key(*parts: str | int) -> str:
-    """``shop:demo:{<parts>}:lease`` -- STRING lease token of a demo entry; TTL 5 s."""
+    """The lease token of a demo entry."""
     return demo_key(*parts) + ":lease"
+
+
+# --- cart, stock, checkout ----------------------------------------------------------------------
+
+
+@family("cart:<sha256(owner)>", type="hash", ttl="7 days, refreshed by each change (in the same script)",
+        writer="shop.checkout.cart_add (shop/lua/cart_add.lua)")
+def cart(owner: str) -> str:
+    """A visitor's cart: field = product id, value = quantity.  The owner is hashed (no session key in key names)."""
+    return key("cart", hashlib.sha256(owner.encode()).hexdigest()[:40])
+
+
+@family("stock:{available}", type="hash", ttl="1 hour, refreshed by each reservation; rebuilt from the database",
+        writer="shop.stock (reserve_stock.lua, init_stock.lua, release_stock.lua; HDEL after stock edits)")
+def stock() -> str:
+    """Units not yet reserved, field = product id.
+
+    One hash for the whole shop, so an order for several products is reserved
+    by one script on one key (on a Cluster: one slot).  The trade-off: every
+    checkout hits the one shard that owns it; a shop past one shard's budget
+    (tens of thousands of reservations a second) would shard stock by
+    product and reserve multi-shard orders line by line with compensation.
+    """
+    return key("stock", "{available}")
+
+
+@family("idem:<sha256(owner, key)>", type="hash", ttl="30 s while pending, 24 h once done (in the same script)",
+        writer="redis_patterns.idempotency via shop.checkout.order_checkout")
+def idempotency_record(owner: str, idempotency_key: str) -> str:
+    """A checkout's Idempotency-Key record (state, fingerprint, token, result); owner and key hashed."""
+    digest = hashlib.sha256(f"{owner}\x00{idempotency_key}".encode()).hexdigest()[:40]
+    return key("idem", digest)
+
+
+#: The hash tag of the order pipeline: the stream, its dead letters and the workers' stats
+#: are used together (dead-lettering is XADD + XACK in one MULTI), so they share one slot.
+ORDERS_TAG = "{orders}"
+
+
+@family("{orders}:stream", type="stream", expires=False,
+        ttl="permanent by design; trimmed by the workers (XTRIM MINID below the oldest entry still needed)",
+        writer="shop.checkout.outbox_publish (XADD, never MAXLEN: capping could drop pending entries)")
+def orders_stream() -> str:
+    """The placed orders (fields ``order_id``, ``outbox_id``): what the shop publishes; ``workers/`` consumes it."""
+    return key(ORDERS_TAG, "stream")

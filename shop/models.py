@@ -131,3 +131,50 @@ class ViewCountFlush(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch}: {self.views} views"
+
+
+class OutboxMessage(models.Model):
+    """A message to publish on a Redis stream once its transaction has committed (the transactional outbox).
+
+    Written in the same database transaction as the order it announces: a
+    message exists if and only if the order committed.  The relay
+    (``shop.checkout.outbox_relay_once``) appends unpublished messages to the
+    stream and marks them published, so a process that dies between its
+    commit and its ``XADD`` loses nothing.
+    """
+
+    ORDERS = "orders"  # the one topic today: the orders stream (shop.keys.orders_stream)
+
+    topic = models.CharField(max_length=40)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    stream_id = models.CharField(max_length=40, blank=True)  # the XADD id, for tracing a message end to end
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["published_at", "id"], name="outbox_unpublished")]
+
+    def __str__(self) -> str:
+        return f"outbox {self.pk} ({self.topic}, {'published' if self.published_at else 'unpublished'})"
+
+
+class Fulfilment(models.Model):
+    """The side effect of completing an order (think: a shipment created): exactly one per completed order.
+
+    There is deliberately no unique constraint on ``order``: exactly-once
+    effects come from the guarded status transition in
+    ``shop.orders.order_process``, and the tests count these rows to prove it.
+    """
+
+    order = models.ForeignKey(Order, related_name="fulfilments", on_delete=models.CASCADE)
+    consumer = models.CharField(max_length=100)
+    message_id = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"fulfilment of order {self.order_id} by {self.consumer}"

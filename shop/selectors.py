@@ -4,7 +4,8 @@ Every read returns the data *and* how it was served (``CacheState``), which
 the views send as ``X-Cache`` and show on the page.
 
 - Product detail: one key per product (``shop.keys.product_key``); a hit is
-  one round trip, the page's view counter riding in the same pipeline.
+  one round trip (a page view's counter rides in the same pipeline: see
+  ``shop.services.product_view``, the write half).
 - Lists (categories, a category's pages): keys embed the catalog generation
   (``shop.keys.catalog_generation_key``); writers ``INCR`` it and old lists are
   simply never read again.  Two round trips: the generation, then the list.
@@ -15,17 +16,20 @@ the views send as ``X-Cache`` and show on the page.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F
+from django.db.models import Count
 from redis.exceptions import RedisError
 
+from config.redis import get_redis
 from redis_patterns import hotkeys, writebehind
 from redis_patterns.cache import CachePolicy, CacheState, Lookup, decode
 from shop import caching, keys
 from shop.caching import ReadTier
-from shop.models import Category, Product
+from shop.models import Category, Order, Product, ViewCountFlush
+from shop.stock import stock_in_redis
 
 PAGE_SIZE = 24
 
@@ -39,6 +43,7 @@ class Read:
     tier: str = "redis"              # "redis", "local", "replica", or "database"
     pending_views: int | None = None  # views counted in Redis, not yet flushed (product pages)
     loaded: bool = False             # this read ran the database query
+    extra: list[Any] | None = None   # replies of commands a caller added to the read's pipeline
 
 
 # --- the database side (the loaders) ---------------------------------------------------------
@@ -96,62 +101,42 @@ def product_page_load(category_slug: str, page: int) -> dict[str, Any] | None:
 # --- cached reads ------------------------------------------------------------------------------
 
 
-def _count_view_in_db(product_id: int) -> None:
-    # Redis is down: the view still counts, written straight to the database.
-    Product.objects.filter(pk=product_id).update(view_count=F("view_count") + 1)
-
-
-def product_get(product_id: int, *, count_view: bool = False, tier: ReadTier = ReadTier.REDIS,
-                policy: CachePolicy | None = None) -> Read:
+def product_get(product_id: int, *, tier: ReadTier = ReadTier.REDIS, policy: CachePolicy | None = None,
+                also: Callable[[Any], None] | None = None) -> Read:
     """A product (or ``None`` if there is none), through the cache.
 
     Args:
         product_id: the id (already validated as an int by the caller).
-        count_view: also count a page view (write-behind ``HINCRBY``, in the
-            same round trip as the cache read).
         tier: where to look first (see ``ReadTier``).
         policy: override the cache policy (demos).
+        also: queue more commands in the cache read's pipeline (same round
+            trip; their replies land in ``Read.extra``): how a page view's
+            counter is written without a second round trip (``services.product_view``).
     """
     policy = policy or caching.product_policy()
     loader = lambda: product_load(product_id)  # noqa: E731
-    if count_view and caching.switches().view_counting == caching.ViewCounting.DIRECT:
-        # The comparison path: a database UPDATE per view instead of write-behind.
-        read = product_get(product_id, tier=tier, policy=policy)
-        if read.value is not None:
-            _count_view_in_db(product_id)
-        return read
     if not caching.enabled():
-        read = Read(loader(), CacheState.BYPASS, tier="database", loaded=True)
-        if count_view and read.value is not None:
-            _count_view_in_db(product_id)
-        return read
+        return Read(loader(), CacheState.BYPASS, tier="database", loaded=True)
     if tier == ReadTier.LOCAL:
         tier_cache = caching.local_tier()
         value = tier_cache.get(keys.product_key(product_id))
         if value is not tier_cache.MISSING:
             return Read(value, CacheState.HIT, tier="local")
-        read = _product_from_redis(product_id, loader, policy, count_view=False)
+        read = _product_from_redis(product_id, loader, policy)
         if read.state != CacheState.BYPASS:
             tier_cache.put(keys.product_key(product_id), read.value)
         return read
     if tier == ReadTier.REPLICAS:
         return _product_from_replica(product_id, loader, policy)
-    return _product_from_redis(product_id, loader, policy, count_view=count_view)
+    return _product_from_redis(product_id, loader, policy, also=also)
 
 
-def _product_from_redis(product_id: int, loader: Any, policy: CachePolicy, *, count_view: bool) -> Read:
-    counters = keys.view_counter_keys()
-    also = (lambda pipe: writebehind.record(pipe, counters, product_id)) if count_view else None
+def _product_from_redis(product_id: int, loader: Any, policy: CachePolicy,
+                        also: Callable[[Any], None] | None = None) -> Read:
     lookup: Lookup = caching.cache().get(keys.product_key(product_id), keys.product_lease_key(product_id),
                                          loader, policy, also=also)
-    read = Read(lookup.value, lookup.state, loaded=lookup.loaded,
+    return Read(lookup.value, lookup.state, loaded=lookup.loaded, extra=lookup.extra or None,
                 tier="database" if lookup.state == CacheState.BYPASS else "redis")
-    if count_view and lookup.value is not None:
-        if lookup.state == CacheState.BYPASS:
-            _count_view_in_db(product_id)
-        elif lookup.extra:
-            read.pending_views = int(lookup.extra[0])
-    return read
 
 
 def _product_from_replica(product_id: int, loader: Any, policy: CachePolicy) -> Read:
@@ -167,7 +152,7 @@ def _product_from_replica(product_id: int, loader: Any, policy: CachePolicy) -> 
                 return Read(entry["v"], CacheState.HIT, tier="replica")
         except RedisError as exc:
             cache.breaker.failure(exc)
-    read = _product_from_redis(product_id, loader, policy, count_view=False)
+    read = _product_from_redis(product_id, loader, policy)
     if read.state != CacheState.BYPASS and read.value is not None:
         payload, px = cache.envelope(read.value, 0.0, policy)
         try:
@@ -224,3 +209,105 @@ def pending_views(product_id: int) -> int | None:
 def write_strategy() -> caching.WriteStrategy:
     """The write strategy in force (the demo page's switch, else ``SHOP_WRITE_STRATEGY``)."""
     return caching.switches().write_strategy
+
+
+# --- the caching demo page --------------------------------------------------------------------
+
+
+def cache_entry_state(product_id: int) -> dict[str, Any] | None:
+    """What Redis holds for the product now: freshness left, load time, XFetch odds (``None``: Redis down)."""
+    cache = caching.cache()
+    try:
+        pipe = cache.client.pipeline(transaction=False)
+        pipe.get(keys.product_key(product_id))
+        pipe.pttl(keys.product_key(product_id))
+        raw, pttl = pipe.execute()
+    except RedisError:
+        return None
+    entry = decode(raw)
+    if entry is None:
+        return {"present": False}
+    remaining = entry["x"] - cache.clock()
+    delta = float(entry.get("d", 0.0))
+    beta = caching.product_policy().xfetch_beta
+    # P(early refresh) = P(-delta*beta*ln(r) >= remaining) = exp(-remaining / (delta*beta))
+    odds = [{"remaining": s, "p": math.exp(-s / (delta * beta)) if delta > 0 and beta > 0 else 0.0}
+            for s in (0.0, delta * 0.5, delta, delta * 3, delta * 10)]
+    return {"present": True, "negative": bool(entry.get("n")), "fresh_for": remaining, "key_ttl": pttl / 1000,
+            "delta_ms": delta * 1000, "p_now": math.exp(-max(remaining, 0) / (delta * beta)) if delta > 0 else 0.0,
+            "odds": odds}
+
+
+def view_counter_state(product_id: int) -> dict[str, int]:
+    """The write-behind buffer: views pending in total and for this product, batches in flight."""
+    client = caching.cache().client
+    counters = keys.view_counter_keys()
+    try:
+        pending = client.hgetall(counters.pending)
+        return {"pending_views": sum(int(v) for v in pending.values()), "pending_products": len(pending),
+                "in_flight": client.zcard(counters.batches),
+                "pending_this": writebehind.pending(client, counters, product_id)}
+    except RedisError:
+        return {}
+
+
+def demo_product_id(raw: str | None) -> int | None:
+    """The product a demo page should use: ``raw`` if it names one, else the first product."""
+    if raw:
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+            return None
+        pid = int(raw)
+        return pid if Product.objects.filter(pk=pid).exists() else None
+    return Product.objects.order_by("id").values_list("id", flat=True).first()
+
+
+def recent_flushes(limit: int = 5) -> list[ViewCountFlush]:
+    return list(ViewCountFlush.objects.all()[:limit])
+
+
+# --- cart, checkout, orders ----------------------------------------------------------------------
+
+
+def cart_items(*, owner: str | None) -> list[dict[str, int]]:
+    """The visitor's cart (``HGETALL`` of a hash bounded by the cart's line limit), sorted by product id."""
+    if not owner:
+        return []
+    raw = get_redis().hgetall(keys.cart(owner))
+    return [{"product_id": int(pid), "quantity": int(qty)} for pid, qty in sorted(raw.items(), key=lambda kv: int(kv[0]))]
+
+
+def checkout_products(limit: int = 12) -> list[Product]:
+    return list(Product.objects.order_by("id")[:limit])
+
+
+def checkout_rows(*, owner: str | None, products: list[Product]) -> list[tuple[Product, int | None, int]]:
+    """Each product with its units available in the stock hash (``None``: not loaded) and its cart quantity."""
+    in_redis = stock_in_redis([p.pk for p in products])
+    cart = {i["product_id"]: i["quantity"] for i in cart_items(owner=owner)}
+    return [(p, in_redis.get(p.pk), cart.get(p.pk, 0)) for p in products]
+
+
+def order_for_owner(*, order_id: int, owner: str | None) -> Order | None:
+    """The order if ``owner`` placed it; ``None`` for anyone else (the API answers 404 alike)."""
+    if not owner or not 0 < order_id < 2**63:
+        return None
+    return Order.objects.filter(pk=order_id, owner=owner).prefetch_related("items").first()
+
+
+def order_as_json(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.pk,
+        "status": order.status,
+        "total": str(order.total),
+        "failure_reason": order.failure_reason,
+        "items": [{"product_id": i.product_id, "quantity": i.quantity, "unit_price": str(i.unit_price)}
+                  for i in order.items.all()],
+        "created_at": order.created_at.isoformat(),
+        "updated_at": order.updated_at.isoformat(),
+    }
+
+
+def recent_orders(*, owner: str | None, limit: int = 10) -> list[Order]:
+    if not owner:
+        return []
+    return list(Order.objects.filter(owner=owner).order_by("-id")[:limit])

@@ -39,11 +39,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from redis.exceptions import RedisError
 
+from config.api import ApiError
 from redis_patterns import hotkeys, writebehind
+from redis_patterns.cache import CacheState
 from redis_patterns.tracing import tracing
 from shop import caching, keys, selectors
-from shop.caching import WriteStrategy
+from shop.caching import ReadTier, WriteStrategy
 from shop.models import Product, ViewCountFlush
+from shop.selectors import Read
+from shop.stock import stock_forget
 
 log = logging.getLogger("shop.services")
 
@@ -52,13 +56,11 @@ EDITABLE_FIELDS = ("name", "description", "price", "stock")
 MAX_PRICE = Decimal("99999999.99")
 
 
-class ProductValidationError(ValueError):
-    """Bad input for a product update; ``code`` is the API's error code."""
+class ProductValidationError(ApiError):
+    """Bad input for a product update (400); ``code`` is the API's error code."""
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(detail, code=code)
 
 
 def product_clean(changes: Any) -> dict[str, Any]:
@@ -130,12 +132,33 @@ def product_changed(*, product_id: int, strategy: WriteStrategy | None = None) -
 
 
 def _stock_forget(product_id: int) -> None:
-    from workers.services import stock_forget  # checkout owns the stock hash
-
     try:
         stock_forget([product_id])
     except RedisError as exc:  # the database guard still protects the stock; the hash reloads later
         log.warning("could not drop product %s from the stock hash: %s", product_id, exc)
+
+
+def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS) -> Read:
+    """A product page view: the product through the cache, and the view counted (a write).
+
+    Write-behind (the default): the ``HINCRBY`` rides in the same round trip
+    as the cache read (``selectors.product_get``'s ``also``), and a Celery
+    beat task flushes the counts (``views_flush``).  ``direct``: an ``UPDATE``
+    per view, the "before" half of the comparison.  Redis down: straight to
+    the database, so the view still counts.
+    """
+    counting = caching.switches().view_counting
+    if counting == caching.ViewCounting.WRITE_BEHIND and caching.enabled() and tier == ReadTier.REDIS:
+        counters = keys.view_counter_keys()
+        read = selectors.product_get(product_id, also=lambda pipe: writebehind.record(pipe, counters, product_id))
+        if read.value is not None and read.state != CacheState.BYPASS:
+            read.pending_views = int(read.extra[0]) if read.extra else None
+            return read
+    else:
+        read = selectors.product_get(product_id, tier=tier)
+    if read.value is not None:
+        Product.objects.filter(pk=product_id).update(view_count=F("view_count") + 1)
+    return read
 
 
 def product_cache_sync(*, product_id: int, strategy: WriteStrategy | None = None) -> WriteStrategy | None:

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 from redis.exceptions import RedisError
 
-from config.context_processors import cached_redis_health
-from redis_patterns import writebehind
-from redis_patterns.cache import decode
+from config.api import visitor
+from config.redis import cached_redis_health
 from redis_patterns.tracing import tracing
-from shop import caching, demos, keys, selectors, services
-from shop.api import parse_id
+from shop import caching, demos, selectors, services
 from shop.caching import ReadTier, ViewCounting, WriteStrategy
-from shop.models import Product, ViewCountFlush
+from shop.models import Product
 
 
 def _with_cache_header(response: HttpResponse, state: str) -> HttpResponse:
@@ -60,46 +57,43 @@ def product_list(request: HttpRequest, category_slug: str) -> HttpResponse:
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     if not 0 < product_id <= 2**63 - 1:
         raise Http404("no such product")
-    read = selectors.product_get(product_id, count_view=True)
+    read = services.product_view(product_id)
     if read.value is None:
         raise Http404("no such product")
     response = render(request, "shop/product_detail.html", {"product": read.value, "read": read})
     return _with_cache_header(response, read.state.value)
 
 
+# --- checkout ----------------------------------------------------------------------------------
+
+
+@require_GET
+@ensure_csrf_cookie
+def checkout(request: HttpRequest) -> HttpResponse:
+    """A product list with quantities; the page's script posts to ``/api/orders`` and follows the order."""
+    who = visitor(request, create=True)  # the visitor's orders belong to this session
+    owner = who.owner if who else None
+    products = selectors.checkout_products()
+    context: dict = {"products": products, "orders": selectors.recent_orders(owner=owner)}
+    if cached_redis_health()[0]:
+        try:
+            context["rows"] = selectors.checkout_rows(owner=owner, products=products)
+        except RedisError as exc:
+            context["error"] = str(exc)
+    context.setdefault("rows", [(p, None, 0) for p in products])
+    return render(request, "shop/checkout.html", context)
+
+
 # --- caching demo ------------------------------------------------------------------------------
 
 
 def _demo_product_id(request: HttpRequest) -> int | None:
+    """The demo's product: ``?product=`` when it names one; a bad or unknown id is a 404, never product 1."""
     raw = request.GET.get("product") or request.POST.get("product") or ""
-    pid = parse_id(raw) if raw else None
-    if pid is None:
-        pid = Product.objects.order_by("id").values_list("id", flat=True).first()
+    pid = selectors.demo_product_id(raw)
+    if pid is None and raw:
+        raise Http404("no such product")
     return pid
-
-
-def _entry_state(pid: int) -> dict | None:
-    """What Redis holds for the product now: freshness left, load time, XFetch odds."""
-    cache = caching.cache()
-    try:
-        pipe = cache.client.pipeline(transaction=False)
-        pipe.get(keys.product_key(pid))
-        pipe.pttl(keys.product_key(pid))
-        raw, pttl = pipe.execute()
-    except RedisError:
-        return None
-    entry = decode(raw)
-    if entry is None:
-        return {"present": False}
-    remaining = entry["x"] - cache.clock()
-    delta = float(entry.get("d", 0.0))
-    beta = caching.product_policy().xfetch_beta
-    # P(early refresh) = P(-delta*beta*ln(r) >= remaining) = exp(-remaining / (delta*beta))
-    odds = [{"remaining": s, "p": math.exp(-s / (delta * beta)) if delta > 0 and beta > 0 else 0.0}
-            for s in (0.0, delta * 0.5, delta, delta * 3, delta * 10)]
-    return {"present": True, "negative": bool(entry.get("n")), "fresh_for": remaining, "key_ttl": pttl / 1000,
-            "delta_ms": delta * 1000, "p_now": math.exp(-max(remaining, 0) / (delta * beta)) if delta > 0 else 0.0,
-            "odds": odds}
 
 
 @require_http_methods(["GET", "POST"])
@@ -148,21 +142,12 @@ def caching_demo(request: HttpRequest) -> HttpResponse:
     if pid is not None:
         context["product"] = selectors.product_load(pid)
     if redis_ok and pid is not None:
-        context["entry"] = _entry_state(pid)
+        context["entry"] = selectors.cache_entry_state(pid)
         context["switches"] = caching.switches()
         context["write_strategy"] = context["switches"].write_strategy
         context["generation"] = selectors.catalog_generation()
-        client = caching.cache().client
-        counters = keys.view_counter_keys()
-        try:
-            pending = client.hgetall(counters.pending)
-            context["pending_views"] = sum(int(v) for v in pending.values())
-            context["pending_products"] = len(pending)
-            context["in_flight"] = client.zcard(counters.batches)
-            context["pending_this"] = writebehind.pending(client, counters, pid)
-        except RedisError:
-            pass
-    context["flushes"] = list(ViewCountFlush.objects.all()[:5])
+        context.update(selectors.view_counter_state(pid))
+    context["flushes"] = selectors.recent_flushes()
     return render(request, "shop/caching.html", context)
 
 

@@ -42,9 +42,9 @@ def _raw(server: RedisServer) -> redis.Redis:
 
 @pytest.fixture(autouse=True)
 def _fresh_redis(redis_server: RedisServer) -> Iterator[None]:
-    from config import context_processors
+    from config.redis import forget_redis_health
 
-    context_processors._health_cache.clear()
+    forget_redis_health()
     yield
     if not redis_server.running:
         redis_server.start()
@@ -56,7 +56,7 @@ def _fresh_redis(redis_server: RedisServer) -> Iterator[None]:
     client.function_flush()
     client.script_flush()
     client.close()
-    context_processors._health_cache.clear()
+    forget_redis_health()
 
 
 @pytest.fixture

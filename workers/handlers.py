@@ -17,8 +17,8 @@ from redis.exceptions import RedisError
 
 from config.redis import get_redis
 from redis_patterns.streams import Handler, Message, WorkerConfig
+from shop.orders import order_process
 from workers import keys
-from workers.services import order_process
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,6 @@ def before_batch(_batch: list[Message]) -> None:
 
 
 STREAMS: dict[str, StreamSpec] = {
-    keys.ORDERS: StreamSpec(keys.ORDERS, keys.orders_stream, keys.orders_dead_letter, keys.orders_stats,
-                            order_handler),
+    "orders": StreamSpec("orders", keys.orders_stream_for, keys.orders_dead_letter, keys.orders_stats,
+                         order_handler),
 }

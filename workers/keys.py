@@ -1,79 +1,131 @@
-"""Every Redis key of the order pipeline: one function per key.
+"""Every Redis key of ``workers/``: the stream consumers, locks, queues and task deduplication.
 
-Keys used together by one multi-key command, transaction or script share a
-``{hash tag}`` so the app runs unchanged on Redis Cluster: the orders stream,
-its dead-letter stream and the worker stats (dead-lettering is ``XADD`` +
-``XACK`` in one ``MULTI``).
+One function per key, each declared in the key registry.  Every name goes
+through ``config.redis.key`` (the deployment's prefix).  Names passed in come
+from code (``NAME_RE``); job ids from users are hashed.
+
+The orders stream itself belongs to the shop (``shop.keys.orders_stream``:
+the shop publishes, it does not know who consumes); its dead letters and the
+workers' stats share its ``{orders}`` hash tag, because dead-lettering is
+``XADD`` + ``XACK`` in one ``MULTI``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 
+from config.keyspace import family
 from config.redis import key
+from shop.keys import ORDERS_TAG, orders_stream
 
-ORDERS = "orders"
-
-
-def orders_stream(lab: str | None = None) -> str:
-    """{orders}:stream -- STREAM of placed orders (fields order_id, outbox_id); permanent.
-
-    Written by the outbox relay (``XADD``, never with ``MAXLEN``: capping at
-    write time could drop entries still pending); trimmed by the workers
-    (``XTRIM MINID`` below the oldest entry any group still needs).
-    ``lab``: ``{orders}:lab:<run>:stream``, a private stream for one ``lab_streams`` run.
-    """
-    return key("{orders}", "lab", lab, "stream") if lab else key("{orders}", "stream")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
+def _name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise ValueError(f"bad name {name!r}: use [a-z0-9_-], at most 64 characters")
+    return name
+
+
+def _hashed(value: str) -> str:
+    return hashlib.sha1(value.encode(), usedforsecurity=False).hexdigest()
+
+
+# --- the orders stream's consumers ---------------------------------------------------------------
+
+
+@family("{orders}:lab:<run>:stream", type="stream", expires=False,
+        ttl="no TTL: the lab deletes it at the end (--keep leaves it to look at)",
+        writer="lab_streams (a private stream for one run)")
+def orders_lab_stream(run: str) -> str:
+    """A private orders stream for one ``lab_streams`` run."""
+    return key(ORDERS_TAG, "lab", _name(run), "stream")
+
+
+def orders_stream_for(lab: str | None = None) -> str:
+    """The orders stream, or a lab run's private one (the workers consume either)."""
+    return orders_lab_stream(lab) if lab else orders_stream()
+
+
+@family("{orders}:dead", type="stream", ttl="permanent, capped at ~10k entries (XADD MAXLEN ~)",
+        expires=False, writer="redis_patterns.streams (run_stream_worker); replayed from the streams page")
+@family("{orders}:lab:<run>:dead", type="stream", expires=False, ttl="no TTL: the lab deletes it at the end",
+        writer="lab_streams workers")
 def orders_dead_letter(lab: str | None = None) -> str:
-    """{orders}:dead -- STREAM of entries that failed ``max_deliveries`` times; capped ~10k, permanent.
-
-    Written by the stream workers; read and replayed from the staff streams page.
-    """
-    return key("{orders}", "lab", lab, "dead") if lab else key("{orders}", "dead")
+    """Entries that failed ``max_deliveries`` times."""
+    return key(ORDERS_TAG, "lab", _name(lab), "dead") if lab else key(ORDERS_TAG, "dead")
 
 
+@family("{orders}:stats:<group>", type="hash", ttl="7 days, refreshed by each write",
+        writer="redis_patterns.streams (in the same pipeline as the XACK)")
+@family("{orders}:lab:<run>:stats:<group>", type="hash", ttl="7 days; the lab deletes it", writer="lab_streams workers")
 def orders_stats(group: str, lab: str | None = None) -> str:
-    """{orders}:stats:<group> -- HASH of counters (acked, dead_lettered); TTL 7 days, refreshed by each write.
-
-    Written by the stream workers in the same pipeline as their ``XACK``.
-    """
-    return key("{orders}", "lab", lab, "stats", group) if lab else key("{orders}", "stats", group)
-
-
-def stock() -> str:
-    """stock:{available} -- HASH field=product id, value=units not yet reserved; TTL 1 hour, refreshed.
-
-    Written by ``reserve_stock.lua`` / ``init_stock.lua`` / ``release_stock.lua``.
-    One hash for the whole shop, so an order for several products is reserved
-    by one script on one key (on a Cluster: one slot).  The trade-off: every
-    checkout hits the one shard that owns it; a shop past one shard's budget
-    (tens of thousands of reservations a second) would shard stock by
-    product and reserve multi-shard orders line by line with compensation.
-    """
-    return key("stock", "{available}")
+    """A consumer group's counters (acked, dead_lettered, duplicates_absorbed)."""
+    if lab:
+        return key(ORDERS_TAG, "lab", _name(lab), "stats", _name(group))
+    return key(ORDERS_TAG, "stats", _name(group))
 
 
-def idempotency_record(owner: str, idempotency_key: str) -> str:
-    """idem:<sha256(owner, key)> -- HASH (state, fingerprint, token, result); TTL 30 s pending, 24 h done.
-
-    Written by ``redis_patterns.idempotency`` during checkout.  The owner and
-    the client's key are hashed: user input never becomes part of a key name.
-    """
-    digest = hashlib.sha256(f"{owner}\x00{idempotency_key}".encode()).hexdigest()[:40]
-    return key("idem", digest)
+# --- locks ---------------------------------------------------------------------------------------
 
 
-def wallet_demo(approach: str) -> str:
-    """demo:{wallet}:<approach> -- STRING integer balance for the check-and-set page; TTL 10 minutes."""
-    return key("demo", "{wallet}", approach)
+@family("lock:{<name>}", type="string", ttl="the lock TTL (SET NX PX)", writer="redis_patterns.lock")
+def lock_key(name: str) -> str:
+    """The lock: holds the holder's random token."""
+    return key("lock", f"{{{_name(name)}}}")
 
 
-def cart(owner: str) -> str:
-    """cart:<sha256(owner)> -- HASH field=product id, value=quantity; TTL 7 days, refreshed by each write.
+@family("lock:{<name>}:fence", type="string", expires=False,
+        ttl="permanent by design: a fence must never go backwards", writer="lua/lock_acquire.lua (INCR)")
+def fence_key(name: str) -> str:
+    """The last fencing token issued for the lock (an integer)."""
+    return key("lock", f"{{{_name(name)}}}", "fence")
 
-    Written by ``workers.services.cart_add`` (``cart_add.lua``: ``HINCRBY`` + clamp + ``EXPIRE``), read by
-    ``workers.selectors.cart_items``.
-    """
-    return key("cart", hashlib.sha256(owner.encode()).hexdigest()[:40])
+
+# --- queues --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """The keys of one queue; all share the ``{<queue>}`` tag (the promote and reap scripts use several)."""
+
+    priority: str
+    delayed: str
+    ready: str
+    processing: str
+    deadlines: str
+
+
+@family("q:{<queue>}:priority", type="zset", ttl="demo queue: 1 day, refreshed by each push",
+        writer="redis_patterns.queues.PriorityQueue (member=job JSON, score=priority*10^13+enqueue ms)")
+@family("q:{<queue>}:delayed", type="zset", ttl="as the queue's",
+        writer="DelayedQueue.schedule; lua/queue_promote_due.lua (score=run-at ms)")
+@family("q:{<queue>}:ready", type="list", ttl="as the queue's",
+        writer="ReliableQueue.push, queue_promote_due.lua, queue_reap.lua (LPUSH in, taken from the right)")
+@family("q:{<queue>}:processing", type="list", ttl="as the queue's",
+        writer="ReliableQueue.take (BLMOVE), ack (LREM), queue_reap.lua")
+@family("q:{<queue>}:deadlines", type="zset", ttl="as the queue's",
+        writer="ReliableQueue.take/extend/ack, queue_reap.lua (member=job, score=lease deadline ms)")
+def queue_keys(queue: str) -> QueueKeys:
+    """A queue's keys: priority jobs (``BZPOPMIN``), delayed jobs scored by due time, the ready list, jobs
+    taken and not yet acknowledged, and the lease deadline of each job in processing."""
+    base = key("q", f"{{{_name(queue)}}}")
+    return QueueKeys(priority=f"{base}:priority", delayed=f"{base}:delayed", ready=f"{base}:ready",
+                     processing=f"{base}:processing", deadlines=f"{base}:deadlines")
+
+
+@family("q:{<queue>}:dedup:<sha1(job id)>", type="string", ttl="the dedup window (SET NX EX)",
+        writer="redis_patterns.queues.Deduplicator")
+def dedup_key(queue: str, job_id: str) -> str:
+    """A job id seen within the window (value "1")."""
+    return key("q", f"{{{_name(queue)}}}", "dedup", _hashed(job_id))
+
+
+@family("task:once:<sha256(task, key)>", type="hash", ttl="the lease while running, then the done window",
+        writer="workers.queues.run_once (redis_patterns.idempotency)")
+def task_once_key(task_name: str, idempotency_key: str) -> str:
+    """A Celery task's idempotency record: at most one delivery runs it (see ``workers.queues.run_once``)."""
+    digest = hashlib.sha256(f"{task_name}\x00{idempotency_key}".encode()).hexdigest()[:40]
+    return key("task", "once", digest)

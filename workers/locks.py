@@ -1,6 +1,6 @@
 """Locks with fencing tokens, put to work: the Django side of ``redis_patterns.lock``.
 
-- ``job_lock(name)``: a ``Lock`` on the app's Redis with keys from ``keys_locks``.
+- ``job_lock(name)``: a ``Lock`` on the app's Redis with keys from ``workers.keys``.
 - ``fenced_write(...)``: the protected resource's side of the bargain: a
   database row that accepts a write only with a fencing token higher than
   any it has accepted, in one conditional ``UPDATE``.
@@ -22,13 +22,17 @@ from django.utils import timezone
 
 from config.redis import build_client, get_redis, redis_config
 from redis_patterns.lock import Lock, Redlock
-from workers import keys_locks
+from workers import keys
 from workers.models import FencedResource, FencedWriteAttempt
+
+#: The lock and the fenced row of the demo page.
+DEMO_LOCK = "demo"
+DEMO_RESOURCE = "demo-report"
 
 
 def job_lock(name: str, *, ttl_ms: int = 10_000, client: Any = None) -> Lock:
     """The lock named ``name`` (``lock:{name}`` + its fence counter) on the app's Redis."""
-    return Lock(client or get_redis(), keys_locks.lock_key(name), keys_locks.fence_key(name), ttl_ms=ttl_ms)
+    return Lock(client or get_redis(), keys.lock_key(name), keys.fence_key(name), ttl_ms=ttl_ms)
 
 
 def fenced_write(*, resource: str, value: Any, fence: int, writer: str) -> bool:
@@ -89,5 +93,5 @@ def redlock_clients(urls: list[str] | None = None, *, timeout: float = 0.2) -> l
 
 def redlock(name: str, *, ttl_ms: int = 10_000, clients: list[Any] | None = None) -> Redlock:
     """A ``Redlock`` named ``name`` over the configured independent servers."""
-    return Redlock(clients if clients is not None else redlock_clients(), keys_locks.lock_key(name),
-                   keys_locks.fence_key(name), ttl_ms=ttl_ms)
+    return Redlock(clients if clients is not None else redlock_clients(), keys.lock_key(name),
+                   keys.fence_key(name), ttl_ms=ttl_ms)

@@ -6,20 +6,22 @@
   deliver twice.  With ``acks_late`` a message is acknowledged after the task
   returns; if the task outlives the broker's ``visibility_timeout`` (or its
   worker dies), the message is delivered again and the task body runs twice.
-  ``run_once`` records per idempotency key "running" (with a lease) and then
-  "done", so a second delivery skips work that is done, and waits (retries
-  later) while the first is still running.
+  ``run_once`` is the checkout's idempotency-key pattern
+  (``redis_patterns.idempotency``) applied to a task: per idempotency key a
+  "pending" claim with a lease, then "done", so a second delivery skips work
+  that is done, and waits (retries later) while the first is still running.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from config.redis import get_redis
-from redis_patterns.lock import lock_scripts, new_token
+from redis_patterns import idempotency
 from redis_patterns.queues import (
     PRIORITY_SPAN,
     Deduplicator,
@@ -28,7 +30,7 @@ from redis_patterns.queues import (
     ReliableQueue,
     now_ms,
 )
-from workers import keys_locks
+from workers import keys
 
 DEMO_QUEUE = "demo"
 DEMO_TTL_MS = 24 * 3600 * 1000  # demo keys live a day after their last write
@@ -47,14 +49,23 @@ class Queues:
 def demo_queues(client: Any = None, queue: str = DEMO_QUEUE) -> Queues:
     """The demo page's queues; delayed jobs become ready in the reliable queue's ready list."""
     client = client or get_redis()
-    k = keys_locks
+    k = keys.queue_keys(queue)
     return Queues(
-        priority=PriorityQueue(client, k.priority_queue_key(queue), ttl_ms=DEMO_TTL_MS),
-        delayed=DelayedQueue(client, k.delayed_key(queue), k.ready_key(queue), ttl_ms=DEMO_TTL_MS),
-        reliable=ReliableQueue(client, k.ready_key(queue), k.processing_key(queue), k.deadlines_key(queue),
+        priority=PriorityQueue(client, k.priority, ttl_ms=DEMO_TTL_MS),
+        delayed=DelayedQueue(client, k.delayed, k.ready, ttl_ms=DEMO_TTL_MS),
+        reliable=ReliableQueue(client, k.ready, k.processing, k.deadlines,
                                lease_ms=DEMO_LEASE_MS, ttl_ms=DEMO_TTL_MS),
-        dedup=Deduplicator(client, lambda job_id: k.dedup_key(queue, job_id), ttl_s=DEMO_DEDUP_TTL_S),
+        dedup=Deduplicator(client, lambda job_id: keys.dedup_key(queue, job_id), ttl_s=DEMO_DEDUP_TTL_S),
     )
+
+
+def job_label(job: str) -> dict[str, Any]:
+    """A demo job's JSON as a dict (``{"id", "label"}``), tolerant of anything else found in a queue."""
+    try:
+        data = json.loads(job)
+    except ValueError:
+        data = None
+    return data if isinstance(data, dict) else {"id": "?", "label": job}
 
 
 def demo_snapshot(q: Queues, *, count: int = 20, promote: bool = True) -> dict[str, Any]:
@@ -108,10 +119,10 @@ def run_once(task_name: str, idempotency_key: str, *, lease_s: int = 600, done_t
              client: Any = None) -> Iterator[None]:
     """Run the block at most once per ``(task_name, idempotency_key)`` among concurrent deliveries.
 
-    ``SET task:once:<h> running:<token> NX EX lease`` claims the work (1 round
-    trip).  On success the block runs and the key becomes ``done`` for
-    ``done_ttl_s``; on an exception the claim is deleted (compare-and-delete,
-    so only our own claim), letting a retry run it again.
+    ``idempotency.begin`` claims the work with a lease (1 round trip).  On
+    success the block runs and the record becomes ``done`` for ``done_ttl_s``;
+    on an exception the claim is released (compare-and-act on our token, so
+    only our own claim), letting a retry run it again.
 
     Raises:
         AlreadyDone: the work was completed by an earlier delivery.
@@ -121,17 +132,16 @@ def run_once(task_name: str, idempotency_key: str, *, lease_s: int = 600, done_t
     while its task can still be running.
     """
     client = client or get_redis()
-    k = keys_locks.task_once_key(task_name, idempotency_key)
-    claim = f"running:{new_token()}"
-    if not client.set(k, claim, nx=True, ex=lease_s):
-        state = client.get(k)
-        if state == "done":
-            raise AlreadyDone(idempotency_key)
-        ttl = client.ttl(k)
-        raise AlreadyRunning(max(1, int(ttl) if ttl and ttl > 0 else 1))
+    record = keys.task_once_key(task_name, idempotency_key)
+    claim = idempotency.begin(client, record, task_name, pending_ttl_ms=lease_s * 1000)
+    if claim.state == "done":
+        raise AlreadyDone(idempotency_key)
+    if not claim.acquired:
+        ttl_ms = client.pttl(record)
+        raise AlreadyRunning(max(1, -(-ttl_ms // 1000) if ttl_ms and ttl_ms > 0 else 1))
     try:
         yield
     except BaseException:
-        lock_scripts().call(client, "compare_and_delete", keys=[k], args=[claim])
+        idempotency.release(client, claim)
         raise
-    client.set(k, "done", ex=done_ttl_s)
+    idempotency.complete(client, claim, "done", ttl_ms=done_ttl_s * 1000)

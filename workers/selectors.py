@@ -1,4 +1,4 @@
-"""Reads for the order pipeline's pages and API."""
+"""Reads of ``workers/``: the streams page (groups, pending, dead letters) and the lock and queue demos."""
 
 from __future__ import annotations
 
@@ -8,62 +8,34 @@ from django.db.models import Count
 
 from config.redis import get_redis
 from redis_patterns import streams
-from shop.models import Order, Product
-from workers import keys
-from workers.models import Fulfilment, OutboxMessage
+from shop.keys import orders_stream
+from shop.models import Fulfilment, Order, OutboxMessage
+from workers import keys, locks
+from workers.models import FencedResource, FencedWriteAttempt
 
-
-def order_for_owner(*, order_id: int, owner: str | None) -> Order | None:
-    """The order if ``owner`` placed it; None for anyone else (the API answers 404 alike)."""
-    if not owner:
-        return None
-    return Order.objects.filter(pk=order_id, owner=owner).prefetch_related("items").first()
-
-
-def order_as_json(order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.pk,
-        "status": order.status,
-        "total": str(order.total),
-        "failure_reason": order.failure_reason,
-        "items": [{"product_id": i.product_id, "quantity": i.quantity, "unit_price": str(i.unit_price)}
-                  for i in order.items.all()],
-        "created_at": order.created_at.isoformat(),
-        "updated_at": order.updated_at.isoformat(),
-    }
-
-
-def recent_orders(*, owner: str | None, limit: int = 10) -> list[Order]:
-    if not owner:
-        return []
-    return list(Order.objects.filter(owner=owner).order_by("-id")[:limit])
-
-
-def checkout_products(limit: int = 12) -> list[Product]:
-    return list(Product.objects.order_by("id")[:limit])
-
-
-def stock_in_redis(product_ids: list[int]) -> dict[int, int | None]:
-    """Units available per product according to the stock hash (None: not loaded)."""
-    if not product_ids:
-        return {}
-    values = get_redis().hmget(keys.stock(), product_ids)
-    return {pid: (int(v) if v is not None else None) for pid, v in zip(product_ids, values, strict=True)}
+# --- streams --------------------------------------------------------------------------------
 
 
 def stream_overview() -> list[dict[str, Any]]:
-    """``XINFO`` of the orders stream and its dead-letter stream."""
-    return streams.group_overview(get_redis(), [keys.orders_stream(), keys.orders_dead_letter()])
+    """``XINFO`` of the orders stream and its dead-letter stream, each group with its workers' counters."""
+    client = get_redis()
+    overview = streams.group_overview(client, [orders_stream(), keys.orders_dead_letter()])
+    for stream in overview:
+        for group in stream["groups"]:
+            group["stats"] = (streams.read_stats(client, keys.orders_stats(group["name"]))
+                              if stream["stream"] == orders_stream() else {})
+    return overview
+
+
+def stream_trim_floor() -> str | None:
+    """The id below which ``XTRIM MINID`` may cut without dropping an entry any group still needs."""
+    return streams.safe_trim_id(get_redis(), orders_stream())
 
 
 def dead_letters(limit: int = 50) -> list[dict[str, Any]]:
     """The newest dead-lettered entries (``XREVRANGE ... COUNT``)."""
     rows = get_redis().xrevrange(keys.orders_dead_letter(), count=limit)
     return [{"id": entry_id, "fields": fields} for entry_id, fields in rows]
-
-
-def worker_stats(group: str) -> dict[str, int]:
-    return streams.read_stats(get_redis(), keys.orders_stats(group))
 
 
 def outbox_backlog() -> dict[str, int]:
@@ -82,9 +54,27 @@ def duplicate_fulfilments() -> int:
     return Fulfilment.objects.values("order_id").annotate(n=Count("id")).filter(n__gt=1).count()
 
 
-def cart_items(*, owner: str | None) -> list[dict[str, int]]:
-    """The visitor's cart (``HGETALL``), sorted by product id."""
-    if not owner:
-        return []
-    raw = get_redis().hgetall(keys.cart(owner))
-    return [{"product_id": int(pid), "quantity": int(qty)} for pid, qty in sorted(raw.items(), key=lambda kv: int(kv[0]))]
+# --- the lock demo ------------------------------------------------------------------------------
+
+
+def demo_lock_state() -> dict[str, Any]:
+    """Whether the demo lock is held, for how long, and the last fencing token issued (one round trip)."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.pttl(keys.lock_key(locks.DEMO_LOCK))
+    pipe.get(keys.fence_key(locks.DEMO_LOCK))
+    pttl, fence = pipe.execute()
+    return {"held": pttl > 0 or pttl == -1, "pttl_ms": pttl if pttl > 0 else None, "last_fence": int(fence or 0)}
+
+
+def fenced_resource(resource: str) -> FencedResource | None:
+    """The resource row (value, highest fence accepted, last writer), or ``None`` before any write."""
+    return locks.resource_state(resource)
+
+
+def fenced_attempts(resource: str, limit: int = 8) -> list[FencedWriteAttempt]:
+    """The latest write attempts on ``resource``, newest first."""
+    return locks.recent_attempts(resource, limit)
+
+
+def redlock_servers() -> int:
+    return len(locks.redlock_urls())

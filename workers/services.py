@@ -1,493 +1,184 @@
-"""Checkout, the transactional outbox, order status transitions, and the cart (the writes).
+"""Writes of ``workers/``: the lock and queue demos, and replaying a dead letter.
 
-Checkout (``order_checkout``), in order:
-
-1. Idempotency: claim the client's ``Idempotency-Key`` in Redis
-   (``redis_patterns.idempotency``); a repeat gets the stored order, a
-   different body with the same key a 409.  The database's unique
-   (owner, key) constraint backs it up when Redis forgot the key.
-2. Stock: reserve every line at once in Redis with one Lua script
-   (``workers/lua/reserve_stock.lua``): concurrent buyers of the last units
-   are turned away there, without touching the database.
-3. One database transaction: the guarded stock decrement
-   (``UPDATE ... SET stock = stock - q WHERE stock >= q``: the database stays
-   the source of truth, and a drifted Redis value cannot oversell), the order,
-   its lines, and an ``OutboxMessage``.  If anything fails the transaction
-   rolls back, the Redis reservation is given back, and nothing is published.
-4. After the commit (``transaction.on_commit``): ``XADD`` the outbox message
-   to the ``orders`` stream and mark it published.  If the process dies
-   before that, the relay (``outbox_relay_once``, run by
-   ``run_stream_worker``) publishes it: at-least-once, and the order handler
-   is idempotent, so a message published twice is handled once.
-
-Order processing (``order_process``), the stream handler: pending ->
-processing -> completed | failed, each step a guarded ``UPDATE ... WHERE
-status = <expected>`` so a redelivered message changes nothing, and the side
-effect (a ``Fulfilment`` row) written in the same transaction as the final
-transition.  Every status change is announced through
-``realtime.services.publish_event`` after its transaction commits, from
-``_publish_status`` only.
-
-Redis down: reservation falls back to the database guard alone, the
-idempotency key to the unique constraint, and publishing to the relay.
-Checkout keeps working; the order waits in the outbox until Redis is back.
+The stream consumers themselves are in ``handlers.py`` (what to do with an
+entry) and ``management/commands/run_stream_worker.py`` (the process); the
+pattern modules are ``redis_patterns.lock``, ``redis_patterns.queues`` and
+``redis_patterns.streams``; ``locks.py`` and ``queues.py`` bind them to the
+app's Redis and database.  The functions here are what the demo pages'
+buttons do.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
+import json
+import secrets
+import time
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
-from django.utils import timezone
-from redis.exceptions import RedisError
-
 from config.redis import get_redis
-from redis_patterns import idempotency
-from redis_patterns.scripts import Scripts, loader
-from shop.models import Order, OrderItem, Product
-from workers import keys
-from workers.models import Fulfilment, OutboxMessage
+from redis_patterns import streams
+from redis_patterns.lock import Lease
+from redis_patterns.queues import now_ms
+from shop.keys import orders_stream
+from workers import keys, locks, queues
 
-log = logging.getLogger(__name__)
-
-STOCK_TTL_MS = 3600 * 1000
-MAX_LINES = 50
-MAX_QUANTITY = 100
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-RELAY_GRACE = timedelta(seconds=2)  # the on_commit publisher normally gets there first
-CART_TTL_SECONDS = 7 * 24 * 3600
-
-def stock_scripts() -> Scripts:
-    """The loader for ``workers/lua`` (built on first use)."""
-    return loader("workers")
+DEMO_LOCK, DEMO_RESOURCE = locks.DEMO_LOCK, locks.DEMO_RESOURCE
+PAUSE_TTL_MS = 150  # the paused holder's lock TTL in the scripted scenario
 
 
-# --- errors --------------------------------------------------------------------------------
+# --- dead letters ----------------------------------------------------------------------------
 
 
-class CheckoutError(Exception):
-    """A checkout refused with a clear reason; ``status``/``code`` become the JSON error."""
+def dead_letter_replay(*, entry_id: str) -> str | None:
+    """Put one dead-lettered entry back on the orders stream (``XADD`` + ``XDEL`` in ``MULTI``).
 
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
-
-    def as_json(self) -> dict[str, Any]:
-        return {"error": self.code, "detail": self.detail, **self.extra}
-
-
-class InvalidCartError(CheckoutError):
-    code = "invalid_cart"
-
-
-class UnknownProductError(CheckoutError):
-    code = "unknown_product"
-
-
-class OutOfStockError(CheckoutError):
-    status = 409
-    code = "out_of_stock"
-
-
-class IdempotencyKeyReusedError(CheckoutError):
-    status = 409
-    code = "idempotency_key_reused"
-
-
-class IdempotencyInProgressError(CheckoutError):
-    status = 409
-    code = "request_in_progress"
-
-
-class OrderNotFoundError(Exception):
-    """A stream message names an order the database does not have (a poison message)."""
-
-
-# --- cart parsing ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CartLine:
-    product_id: int
-    quantity: int
-
-
-def _positive_int(value: Any, name: str, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidCartError(f"{name} must be an integer")
-    if not 1 <= value <= maximum:
-        raise InvalidCartError(f"{name} must be between 1 and {maximum}")
-    return value
-
-
-def cart_parse(payload: Any) -> list[CartLine]:
-    """Validate ``{"items": [{"product_id": 1, "quantity": 2}, ...]}``; lines merged and sorted."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
-        raise InvalidCartError('expected {"items": [{"product_id": <id>, "quantity": <n>}, ...]}')
-    items = payload["items"]
-    if not items:
-        raise InvalidCartError("the cart is empty")
-    if len(items) > MAX_LINES:
-        raise InvalidCartError(f"at most {MAX_LINES} lines per order")
-    merged: dict[int, int] = {}
-    for item in items:
-        if not isinstance(item, dict):
-            raise InvalidCartError("each item must be an object with product_id and quantity")
-        pid = _positive_int(item.get("product_id"), "product_id", 2**62)
-        merged[pid] = merged.get(pid, 0) + _positive_int(item.get("quantity"), "quantity", MAX_QUANTITY)
-        if merged[pid] > MAX_QUANTITY:
-            raise InvalidCartError(f"at most {MAX_QUANTITY} units of one product")
-    return [CartLine(pid, qty) for pid, qty in sorted(merged.items())]
-
-
-def _flat(lines: list[CartLine], sign: int = 1) -> list[int]:
-    out: list[int] = []
-    for line in lines:
-        out += [line.product_id, sign * line.quantity]
-    return out
-
-
-# --- stock in Redis ------------------------------------------------------------------------
-
-
-def stock_load(product_ids: list[int]) -> int:
-    """Copy these products' stock from the database into the stock hash (missing fields only)."""
-    rows = list(Product.objects.filter(pk__in=product_ids).values_list("pk", "stock"))
-    if not rows:
-        return 0
-    args: list[int] = [STOCK_TTL_MS]
-    for pk, stock in rows:
-        args += [pk, stock]
-    return int(stock_scripts().call(get_redis(), "init_stock", keys=[keys.stock()], args=args))
-
-
-def stock_forget(product_ids: list[int]) -> None:
-    """Drop products from the stock hash; the next checkout reloads them from the database.
-
-    Call after changing ``Product.stock`` outside checkout (admin, restock).
+    Returns the new entry id, or ``None`` when there is no such dead letter
+    (already replayed).  ``entry_id`` must be a stream id (``<ms>-<seq>``).
     """
-    if product_ids:
-        get_redis().hdel(keys.stock(), *product_ids)
+    parts = entry_id.split("-")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 20 for p in parts):
+        raise ValueError("not a stream id")
+    return streams.replay_dead_letter(get_redis(), orders_stream(), keys.orders_dead_letter(), entry_id)
 
 
-def stock_reserve(lines: list[CartLine]) -> bool:
-    """Reserve all lines atomically in Redis.
+# --- the lock demo ------------------------------------------------------------------------------
 
-    Returns True when reserved, False when Redis is unavailable (the database
-    guard alone then protects the stock).  Raises ``OutOfStockError``.
+
+def demo_lock_acquire(*, ttl_s: int) -> Lease | None:
+    """Try once to take the demo lock for ``ttl_s`` seconds (``None``: someone holds it)."""
+    return locks.job_lock(DEMO_LOCK, ttl_ms=ttl_s * 1000).try_acquire()
+
+
+def demo_lock_release(lease: Lease) -> bool:
+    """Release the demo lock if ``lease`` still holds it (compare-and-delete)."""
+    return locks.job_lock(DEMO_LOCK).release(lease)
+
+
+def demo_fenced_write(lease: Lease, *, writer: str) -> bool:
+    """Write the demo resource row with the lease's fencing token; ``False``: a newer holder wrote."""
+    return locks.fenced_write(resource=DEMO_RESOURCE, value={"by": writer, "at": now_ms()}, fence=lease.fence,
+                              writer=writer)
+
+
+def demo_paused_holder() -> list[dict[str, Any]]:
+    """A holder pauses past its TTL; another takes the lock and writes; the first wakes up and writes.
+
+    Runs for real against Redis and the database: the only simulated part is
+    the pause (we simply wait for the first lease to expire).
     """
+    steps: list[dict[str, Any]] = []
+    lock = locks.job_lock(DEMO_LOCK, ttl_ms=PAUSE_TTL_MS)
+    a = lock.acquire(timeout=2.0)
+    if a is None:
+        return [{"who": "A", "what": "could not take the lock: someone holds it (release yours first)",
+                 "ok": False}]
+    steps.append({"who": "A", "what": f"acquires the lock with a {PAUSE_TTL_MS} ms TTL", "fence": a.fence,
+                  "ok": True})
+    steps.append({"who": "A", "what": "pauses (a GC pause, a SIGSTOP, a swapped-out VM)...", "fence": a.fence,
+                  "ok": None})
     client = get_redis()
-    args = [STOCK_TTL_MS, *_flat(lines)]
-    try:
-        for _ in range(3):
-            reply = stock_scripts().call(client, "reserve_stock", keys=[keys.stock()], args=args)
-            if reply[0] == 1:
-                return True
-            if reply[0] == 0:
-                raise OutOfStockError(f"only {reply[2]} left of product {reply[1]}",
-                                      product_id=int(reply[1]), available=int(reply[2]))
-            stock_load([int(pid) for pid in reply[1:]])  # -1: not loaded yet
-        log.warning("stock hash kept losing fields; relying on the database guard")
+    deadline = time.monotonic() + 2.0
+    # Until the key is gone: PTTL says 0 in its last millisecond, while it still exists.
+    while client.exists(keys.lock_key(DEMO_LOCK)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the demo waits out the 150 ms TTL
+    steps.append({"who": "Redis", "what": "A's lock expires; A does not know", "fence": None, "ok": None})
+    b_lock = locks.job_lock(DEMO_LOCK, ttl_ms=10_000)
+    b = b_lock.try_acquire()
+    if b is None:
+        return [*steps, {"who": "B", "what": "someone else took the lock first; try again", "ok": False}]
+    steps.append({"who": "B", "what": "acquires the lock", "fence": b.fence, "ok": True})
+    ok_b = locks.fenced_write(resource=DEMO_RESOURCE, value={"by": "B", "at": now_ms()}, fence=b.fence,
+                              writer="B (current holder)")
+    steps.append({"who": "B", "what": "writes the report row", "fence": b.fence, "ok": ok_b,
+                  "verdict": "accepted" if ok_b else "rejected"})
+    ok_a = locks.fenced_write(resource=DEMO_RESOURCE, value={"by": "A", "at": now_ms()}, fence=a.fence,
+                              writer="A (paused holder)")
+    steps.append({"who": "A", "what": "wakes up, still believing it holds the lock, and writes", "fence": a.fence,
+                  "ok": ok_a, "verdict": "accepted" if ok_a else "rejected by the fence"})
+    released_a = lock.release(a)
+    steps.append({"who": "A", "what": "tries to release", "fence": a.fence, "ok": released_a,
+                  "verdict": "released" if released_a else "refused: the lock is B's (compare-and-delete)"})
+    b_lock.release(b)
+    steps.append({"who": "B", "what": "releases", "fence": b.fence, "ok": True, "verdict": "released"})
+    return steps
+
+
+def demo_redlock() -> dict[str, Any]:
+    """One Redlock attempt over ``REDLOCK_URLS`` (released at once); what each server said."""
+    urls = locks.redlock_urls()
+    if len(urls) < 3:
+        return {"configured": False, "servers": len(urls)}
+    rl = locks.redlock(DEMO_LOCK + "-redlock", ttl_ms=5_000)
+    result = rl.attempt()
+    if result.lease is not None:
+        rl.release(result.lease)
+    return {"configured": True, "servers": len(urls), "votes": result.votes, "quorum": result.quorum,
+            "errors": result.errors, "elapsed_ms": result.elapsed_ms, "acquired": result.lease is not None,
+            "validity_ms": result.lease.validity_ms if result.lease else None}
+
+
+# --- the queue demo -------------------------------------------------------------------------------
+
+
+def demo_queues_refresh() -> dict[str, Any]:
+    """Promote due delayed jobs and read what the queues page shows, in one round trip.
+
+    A page load is a promoter too: due jobs appear as soon as they are due,
+    even when no beat task runs.
+    """
+    snap = queues.demo_snapshot(queues.demo_queues())
+    now = snap["now_ms"]
+    label = queues.job_label
+    return {
+        "promoted": snap["promoted"],
+        "priority": [{**label(j), "priority": p} for j, p in snap["priority"]],
+        "delayed": [{**label(j), "due_in_s": max(0.0, (at - now) / 1000)} for j, at in snap["delayed"]],
+        "ready": [label(j) for j in snap["ready"]],
+        "processing": [{**label(j), "deadline_in_s": None if d is None else (d - now) / 1000}
+                       for j, d in snap["processing"]],
+    }
+
+
+def _job(label: str) -> str:
+    return json.dumps({"id": secrets.token_hex(4), "label": label}, separators=(",", ":"))
+
+
+def demo_priority_push(*, label: str, priority: int) -> None:
+    queues.demo_queues().priority.push(_job(label), priority)
+
+
+def demo_priority_pop() -> tuple[str, int] | None:
+    """The most urgent job and its priority, or ``None`` when the queue is empty."""
+    return queues.demo_queues().priority.pop()
+
+
+def demo_schedule(*, label: str, delay_s: int) -> None:
+    queues.demo_queues().delayed.schedule(_job(label), delay_ms=delay_s * 1000)
+
+
+def demo_reliable_push(*, label: str) -> None:
+    queues.demo_queues().reliable.push(_job(label))
+
+
+def demo_reliable_take(*, ack: bool) -> str | None:
+    """A worker takes the next job and acks it (``ack``) or dies before acking; ``None``: empty."""
+    q = queues.demo_queues()
+    job = q.reliable.take()
+    if job is not None and ack:
+        q.reliable.ack(job)
+    return job
+
+
+def demo_reap() -> tuple[int, int]:
+    """Run the reaper once: ``(requeued, adopted)``."""
+    result = queues.demo_queues().reliable.reap()
+    return result.requeued, result.adopted
+
+
+def demo_dedup_push(*, job_id: str) -> bool:
+    """Queue a job unless its id was seen within the dedup window; ``True`` if queued."""
+    q = queues.demo_queues()
+    if not q.dedup.claim(job_id):
         return False
-    except RedisError as exc:
-        log.warning("stock reservation unavailable (%s); relying on the database guard", exc)
-        return False
-
-
-def stock_release(lines: list[CartLine]) -> None:
-    """Give reserved units back in Redis (best effort: the database is the truth)."""
-    try:
-        stock_scripts().call(get_redis(), "release_stock", keys=[keys.stock()], args=_flat(lines))
-    except RedisError as exc:
-        log.warning("could not release a stock reservation (%s); it expires with the hash", exc)
-
-
-# --- checkout ---------------------------------------------------------------------------------
-
-
-def checkout_fingerprint(lines: list[CartLine]) -> str:
-    """What makes two checkout requests "the same body" for the Idempotency-Key."""
-    return idempotency.fingerprint([[line.product_id, line.quantity] for line in lines])
-
-
-@dataclass(frozen=True)
-class CheckoutResult:
-    order: Order
-    created: bool  # False: an earlier request with the same Idempotency-Key made it
-
-
-def order_checkout(*, owner: str, user_id: int | None, lines: list[CartLine],
-                   idempotency_key: str | None = None) -> CheckoutResult:
-    """Place an order: idempotency, stock reservation, one transaction, publish after commit.
-
-    Raises ``CheckoutError`` subclasses (400/409) for everything the client
-    can fix or should know; ``IdempotencyInProgressError`` when another
-    request with the same key is running (the API view waits for it).
-
-    Call it outside any transaction (in autocommit, as views run): the order
-    commits inside, and publishing happens after that commit.  Inside an outer
-    transaction that later rolls back, the Redis reservation would stay taken
-    until the stock hash expires (an hour): under-selling, never overselling.
-    """
-    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
-        raise InvalidCartError("Idempotency-Key: 1-64 characters of A-Z a-z 0-9 . _ : -")
-    request_hash = checkout_fingerprint(lines)
-    claim = None
-    if idempotency_key is not None:
-        record = keys.idempotency_record(owner, idempotency_key)
-        try:
-            claim = idempotency.begin(get_redis(), record, request_hash)
-        except RedisError as exc:
-            log.warning("idempotency record unavailable (%s); relying on the database constraint", exc)
-        if claim is not None and claim.state == "mismatch":
-            raise IdempotencyKeyReusedError("this Idempotency-Key was used with a different request body")
-        if claim is not None and claim.state == "pending":
-            raise IdempotencyInProgressError("a request with this Idempotency-Key is still running")
-        if claim is not None and claim.state == "done":
-            order = Order.objects.filter(pk=int(claim.result or 0), owner=owner).first()
-            if order is not None:
-                return CheckoutResult(order, created=False)
-        existing = _existing(owner, idempotency_key, request_hash, claim)
-        if existing is not None:
-            return existing
-    try:
-        order = _place_order(owner=owner, user_id=user_id, lines=lines, idempotency_key=idempotency_key,
-                             request_hash=request_hash)
-    except IntegrityError:
-        # Same (owner, key) committed by a concurrent request that Redis did not stop.
-        existing = _existing(owner, idempotency_key or "", request_hash, claim)
-        if existing is None:
-            raise
-        return existing
-    except BaseException:
-        _release_claim(claim)
-        raise
-    _complete_claim(claim, order.pk)
-    return CheckoutResult(order, created=True)
-
-
-def _existing(owner: str, idempotency_key: str, request_hash: str,
-              claim: idempotency.Claim | None) -> CheckoutResult | None:
-    order = Order.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
-    if order is None:
-        return None
-    if order.request_hash != request_hash:
-        _release_claim(claim)
-        raise IdempotencyKeyReusedError("this Idempotency-Key was used with a different request body")
-    _complete_claim(claim, order.pk)
-    return CheckoutResult(order, created=False)
-
-
-def _complete_claim(claim: idempotency.Claim | None, order_id: int) -> None:
-    if claim is not None and claim.acquired:
-        try:
-            idempotency.complete(get_redis(), claim, str(order_id))
-        except RedisError as exc:
-            log.warning("could not record the idempotency result (%s)", exc)
-
-
-def _release_claim(claim: idempotency.Claim | None) -> None:
-    if claim is not None and claim.acquired:
-        try:
-            idempotency.release(get_redis(), claim)
-        except RedisError as exc:
-            log.warning("could not release the idempotency key (%s); it expires by itself", exc)
-
-
-def _place_order(*, owner: str, user_id: int | None, lines: list[CartLine], idempotency_key: str | None,
-                 request_hash: str) -> Order:
-    products = Product.objects.in_bulk([line.product_id for line in lines])
-    unknown = [line.product_id for line in lines if line.product_id not in products]
-    if unknown:
-        raise UnknownProductError(f"no product with id {unknown[0]}", product_id=unknown[0])
-    reserved = stock_reserve(lines)
-    try:
-        with transaction.atomic():
-            for line in lines:
-                # The database guard: whatever Redis said, never sell what the row does not have.
-                taken = Product.objects.filter(pk=line.product_id, stock__gte=line.quantity).update(
-                    stock=F("stock") - line.quantity)
-                if not taken:
-                    available = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True).first()
-                    raise OutOfStockError(f"only {available} left of product {line.product_id}",
-                                          product_id=line.product_id, available=available or 0)
-            total = sum((products[line.product_id].price * line.quantity for line in lines), Decimal(0))
-            order = Order.objects.create(owner=owner, user_id=user_id, total=total,
-                                         idempotency_key=idempotency_key, request_hash=request_hash)
-            OrderItem.objects.bulk_create([
-                OrderItem(order=order, product_id=line.product_id, quantity=line.quantity,
-                          unit_price=products[line.product_id].price)
-                for line in lines
-            ])
-            message = OutboxMessage.objects.create(topic=keys.ORDERS, payload={"order_id": order.pk})
-            transaction.on_commit(lambda: _after_checkout(order, message.pk))
-    except OutOfStockError:
-        if reserved:
-            stock_release(lines)
-            # Redis said yes, the database no: the hash drifted. Reload these fields.
-            _quietly(stock_forget, [line.product_id for line in lines])
-        raise
-    except BaseException:
-        if reserved:
-            stock_release(lines)
-        raise
-    return order
-
-
-def _quietly(fn: Any, *args: Any) -> None:
-    try:
-        fn(*args)
-    except RedisError as exc:
-        log.warning("%s failed: %s", fn.__name__, exc)
-
-
-def _after_checkout(order: Order, message_id: int) -> None:
-    _publish_status(order.owner, order.pk, Order.Status.PENDING)
-    try:
-        outbox_publish(ids=[message_id])
-    except RedisError as exc:
-        log.warning("order %s committed but not published yet (%s); the relay will publish it", order.pk, exc)
-
-
-# --- the outbox ------------------------------------------------------------------------------
-
-
-def _stream_for(topic: str) -> str:
-    if topic == keys.ORDERS:
-        return keys.orders_stream()
-    raise ValueError(f"unknown outbox topic {topic!r}")
-
-
-def outbox_publish(*, ids: list[int] | None = None, older_than: timedelta | None = None,
-                   limit: int = 500) -> int:
-    """``XADD`` unpublished outbox messages (one pipeline) and mark them published.
-
-    Runs in a database transaction that locks the rows it publishes
-    (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's
-    ``IMMEDIATE`` transactions serialize writers), so two relays do not
-    publish the same rows at the same time.  A crash after the ``XADD`` and
-    before the commit publishes them again later: at-least-once.
-    Returns how many were published.
-    """
-    with transaction.atomic():
-        qs = OutboxMessage.objects.filter(published_at__isnull=True)
-        if ids is not None:
-            qs = qs.filter(pk__in=ids)
-        if older_than is not None:
-            qs = qs.filter(created_at__lte=timezone.now() - older_than)
-        if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True)
-        rows = list(qs.order_by("id")[:limit])
-        if not rows:
-            return 0
-        pipe = get_redis().pipeline(transaction=False)
-        for row in rows:
-            # No MAXLEN here: capping at write time could drop entries still pending.
-            pipe.xadd(_stream_for(row.topic), {**{k: str(v) for k, v in row.payload.items()},
-                                               "outbox_id": str(row.pk)})
-        stream_ids = pipe.execute()
-        now = timezone.now()
-        for row, stream_id in zip(rows, stream_ids, strict=True):
-            row.published_at = now
-            row.stream_id = stream_id
-            row.attempts += 1
-        OutboxMessage.objects.bulk_update(rows, ["published_at", "stream_id", "attempts"])
-    return len(rows)
-
-
-def outbox_relay_once(*, grace: timedelta = RELAY_GRACE, limit: int = 500) -> int:
-    """Publish committed messages nobody published (the web process died, or Redis was down)."""
-    published = outbox_publish(older_than=grace, limit=limit)
-    if published:
-        log.info("outbox relay published %d message(s) left behind", published)
-    return published
-
-
-# --- order processing (the stream handler's work) ----------------------------------------------
-
-
-def _publish_status(owner: str, order_id: int, status: str, reason: str = "") -> None:
-    """The one place that announces an order's status (after its transaction committed)."""
-    from realtime.services import publish_event
-
-    data: dict[str, Any] = {"order_id": order_id, "status": str(status)}
-    if reason:
-        data["failure_reason"] = reason
-    try:
-        publish_event(owner, "order.status", data)
-    except Exception as exc:  # a notification must never undo or block a committed transition
-        log.warning("could not publish order %s status %s: %s", order_id, status, exc)
-
-
-def _transition(order: Order, from_status: str, to_status: str, reason: str = "") -> bool:
-    """Move ``order`` from one status to the next iff it is still in ``from_status``.
-
-    Must run inside a transaction; the announcement is sent after it commits.
-    """
-    changed = Order.objects.filter(pk=order.pk, status=from_status).update(
-        status=to_status, failure_reason=reason[:200], updated_at=timezone.now())
-    if changed:
-        transaction.on_commit(lambda: _publish_status(order.owner, order.pk, to_status, reason))
-    return bool(changed)
-
-
-def order_process(*, order_id: int, consumer: str = "", message_id: str = "") -> str:
-    """Process one order; safe to call any number of times for the same order.
-
-    Returns the outcome: ``"completed"``, ``"failed"``, or ``"duplicate"``
-    (already done: a redelivered or republished message; nothing changes).
-    Raises ``OrderNotFoundError`` for an unknown order (the worker retries
-    it, then dead-letters it).
-    """
-    order = Order.objects.filter(pk=order_id).only("pk", "owner", "status").first()
-    if order is None:
-        raise OrderNotFoundError(f"order {order_id} does not exist")
-    if order.status in (Order.Status.COMPLETED, Order.Status.FAILED):
-        return "duplicate"
-    if order.status == Order.Status.PENDING:
-        with transaction.atomic():
-            _transition(order, Order.Status.PENDING, Order.Status.PROCESSING)
-    with transaction.atomic():
-        items = list(OrderItem.objects.filter(order_id=order.pk).values_list("product_id", "quantity"))
-        reason = "" if items else "the order has no items"
-        final = Order.Status.COMPLETED if not reason else Order.Status.FAILED
-        # The guard: only the caller that moves processing -> final does the work.
-        if not _transition(order, Order.Status.PROCESSING, final, reason):
-            return "duplicate"
-        if final == Order.Status.COMPLETED:
-            Fulfilment.objects.create(order_id=order.pk, consumer=consumer[:100], message_id=message_id[:40])
-        else:
-            lines = [CartLine(pid, qty) for pid, qty in items]
-            for line in lines:
-                Product.objects.filter(pk=line.product_id).update(stock=F("stock") + line.quantity)
-            transaction.on_commit(lambda: stock_release(lines))
-    return str(final)
-
-
-# --- the cart (a hash per visitor) ---------------------------------------------------------------
-
-
-def cart_add(*, owner: str, product_id: int, quantity: int) -> int:
-    """Add ``quantity`` (may be negative) of a product; returns the line's new quantity.
-
-    One script (``workers/lua/cart_add.lua``): ``HINCRBY``, clamp to
-    ``0..MAX_QUANTITY`` (0 removes the line) and refresh the TTL atomically.
-    """
-    if not Product.objects.filter(pk=product_id).exists():
-        raise UnknownProductError(f"no product with id {product_id}", product_id=product_id)
-    return int(stock_scripts().call(get_redis(), "cart_add", keys=[keys.cart(owner)],
-                                    args=[product_id, quantity, MAX_QUANTITY, CART_TTL_SECONDS]))
-
-
-def cart_clear(*, owner: str) -> None:
-    get_redis().delete(keys.cart(owner))
+    q.reliable.push(_job(f"dedup:{job_id}"))
+    return True

@@ -1,46 +1,58 @@
-"""Pages: the checkout, the staff streams page, and the Lua vs WATCH/MULTI/EXEC comparison."""
+"""Pages of ``workers/``: the staff streams page, and the lock and queue demos.
+
+Thin adapters: forms post an ``action``; the work is in ``services`` (what a
+button does) and ``selectors`` (what the page shows).  A bad action or bad
+input re-renders the page with a 400 and changes nothing.
+"""
 
 from __future__ import annotations
 
-import threading
-import time
+import json
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from redis.exceptions import RedisError
 
-from config.context_processors import cached_redis_health
-from config.redis import get_redis
-from redis_patterns import check_and_set, streams
+from config.redis import cached_redis_health
+from redis_patterns.lock import Lease, LockUnavailable
+from redis_patterns.queues import MAX_PRIORITY
 from redis_patterns.tracing import tracing
-from workers import keys, selectors
-from workers.api import owner_of
+from shop.keys import orders_stream
+from workers import keys, queues, selectors, services
 
-DEFAULT_GROUP = "fulfilment"
+SESSION_LEASE = "workers_demo_lease"
+LABEL_MAX = 40
 
 
-@require_GET
-@ensure_csrf_cookie
-def checkout(request: HttpRequest) -> HttpResponse:
-    """A product list with quantities; the page's script posts to ``/api/orders`` and follows the order."""
-    if not request.user.is_authenticated and not request.session.session_key:
-        request.session.save()  # the visitor's orders belong to this session
-    owner = owner_of(request)
-    products = selectors.checkout_products()
-    context: dict = {"products": products, "orders": selectors.recent_orders(owner=owner)}
-    if cached_redis_health()[0]:
-        try:
-            in_redis = selectors.stock_in_redis([p.pk for p in products])
-            cart = {i["product_id"]: i["quantity"] for i in selectors.cart_items(owner=owner)}
-            context["rows"] = [(p, in_redis.get(p.pk), cart.get(p.pk, 0)) for p in products]
-        except RedisError as exc:
-            context["error"] = str(exc)
-    context.setdefault("rows", [(p, None, 0) for p in products])
-    return render(request, "workers/checkout.html", context)
+class BadInput(ValueError):
+    """Form input the page refuses (400)."""
+
+
+def _int(request: HttpRequest, name: str, low: int, high: int, default: int | None = None) -> int:
+    raw = request.POST.get(name, "")
+    if raw == "" and default is not None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadInput(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise BadInput(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _label(request: HttpRequest, name: str = "label") -> str:
+    value = request.POST.get(name, "").strip()
+    if not value or len(value) > LABEL_MAX or not value.isprintable():
+        raise BadInput(f"{name}: 1 to {LABEL_MAX} printable characters")
+    return value
+
+
+# --- streams (staff) -------------------------------------------------------------------------
 
 
 @staff_member_required
@@ -48,17 +60,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
 def streams_page(request: HttpRequest) -> HttpResponse:
     """XINFO STREAM/GROUPS/CONSUMERS, pending and lag, the dead letters with a replay button."""
     context: dict = {"outbox": selectors.outbox_backlog(), "statuses": selectors.order_status_counts(),
-                     "duplicates": selectors.duplicate_fulfilments(), "stream_key": keys.orders_stream(),
+                     "duplicates": selectors.duplicate_fulfilments(), "stream_key": orders_stream(),
                      "dead_key": keys.orders_dead_letter()}
     if cached_redis_health()[0]:
         try:
             overview = selectors.stream_overview()
-            for s in overview:
-                for g in s["groups"]:
-                    g["stats"] = selectors.worker_stats(g["name"]) if s["stream"] == keys.orders_stream() else {}
             context.update(overview=overview, dead=selectors.dead_letters(),
-                           trim_floor=streams.safe_trim_id(get_redis(), keys.orders_stream())
-                           if overview and overview[0]["exists"] else None)
+                           trim_floor=selectors.stream_trim_floor() if overview and overview[0]["exists"] else None)
         except RedisError as exc:
             context["error"] = str(exc)
     return render(request, "workers/streams.html", context)
@@ -67,15 +75,13 @@ def streams_page(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 @require_POST
 def replay(request: HttpRequest) -> HttpResponse:
-    """Put one dead-lettered entry back on the orders stream (``XADD`` + ``XDEL`` in ``MULTI``)."""
+    """Put one dead-lettered entry back on the orders stream."""
     entry_id = request.POST.get("id", "")
-    parts = entry_id.split("-")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    try:
+        new_id = services.dead_letter_replay(entry_id=entry_id)
+    except ValueError:
         messages.error(request, "Not a stream id.")
         return redirect("workers:streams")
-    try:
-        new_id = streams.replay_dead_letter(get_redis(), keys.orders_stream(), keys.orders_dead_letter(),
-                                            entry_id)
     except RedisError as exc:
         messages.error(request, f"Redis error: {exc}")
         return redirect("workers:streams")
@@ -86,61 +92,152 @@ def replay(request: HttpRequest) -> HttpResponse:
     return redirect("workers:streams")
 
 
-# --- Lua vs WATCH/MULTI/EXEC vs the naive race ---------------------------------------------------
-
-CAS_START = 100
-CAS_AMOUNT = 10
-CAS_THREADS = 8
-CAS_TRIES = 5
+# --- locks ---------------------------------------------------------------------------------
 
 
-def _race(approach: str) -> dict:
-    """CAS_THREADS threads each try CAS_TRIES debits of CAS_AMOUNT from a balance of CAS_START."""
-    client = get_redis()
-    wallet = keys.wallet_demo(approach)
-    client.set(wallet, CAS_START, ex=600)
-    fn = {"lua": check_and_set.debit_lua, "watch": check_and_set.debit_watch,
-          "naive": check_and_set.debit_naive}[approach]
-    granted, attempts, round_trips, errors = [0], [0], [0], []
-    lock = threading.Lock()
-    start = threading.Barrier(CAS_THREADS)
+def _lease_from_session(request: HttpRequest) -> Lease | None:
+    data = request.session.get(SESSION_LEASE)
+    if not data:
+        return None
+    return Lease(token=data["token"], fence=data["fence"], ttl_ms=data["ttl_ms"], acquired_at=0.0,
+                 validity_ms=data["ttl_ms"])
 
-    def buyer() -> None:
-        start.wait()
-        with tracing(approach) as trace:
-            for _ in range(CAS_TRIES):
-                try:
-                    result = fn(client, wallet, CAS_AMOUNT)
-                except Exception as exc:  # show it on the page rather than lose the thread silently
-                    errors.append(str(exc))
-                    break
-                with lock:
-                    granted[0] += result.ok
-                    attempts[0] += result.attempts
-        with lock:
-            round_trips[0] += trace.round_trip_count
 
-    threads = [threading.Thread(target=buyer) for _ in range(CAS_THREADS)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed_ms = (time.perf_counter() - t0) * 1000
-    final = int(client.get(wallet) or 0)
-    calls = CAS_THREADS * CAS_TRIES
-    return {"approach": approach, "granted": granted[0], "final": final, "calls": calls,
-            "retries": attempts[0] - calls, "round_trips": round_trips[0], "ms": elapsed_ms,
-            "correct": granted[0] == CAS_START // CAS_AMOUNT and final == 0, "errors": errors[:3]}
+def _lock_action(request: HttpRequest, action: str | None, context: dict[str, Any]) -> bool:
+    """Do what the button says; ``True`` when the page should redirect (post/redirect/get)."""
+    if action == "acquire":
+        held = _lease_from_session(request)
+        state = selectors.demo_lock_state()
+        if held is not None and state["held"] and state["last_fence"] == held.fence:
+            messages.info(request, f"You already hold the lock (fencing token {held.fence}).")
+            return True
+        ttl_s = _int(request, "ttl_s", 1, 120, default=20)
+        with tracing("acquire"):
+            lease = services.demo_lock_acquire(ttl_s=ttl_s)
+        if lease is None:
+            messages.warning(request, "Busy: someone else holds the lock.")
+        else:
+            request.session[SESSION_LEASE] = {"token": lease.token, "fence": lease.fence, "ttl_ms": lease.ttl_ms}
+            messages.success(request, f"Acquired with fencing token {lease.fence} for {ttl_s} s.")
+        return True
+    if action in {"release", "write"}:
+        lease = _lease_from_session(request)
+        if lease is None:
+            raise BadInput("you hold no lease: acquire first")
+        if action == "release":
+            released = services.demo_lock_release(lease)
+            request.session.pop(SESSION_LEASE, None)
+            messages.info(request, "Released." if released else
+                          "Not released: your lock had expired (and may be someone else's now).")
+        elif services.demo_fenced_write(lease, writer=f"you (fence {lease.fence})"):
+            messages.success(request, f"Write with fence {lease.fence} accepted.")
+        else:
+            messages.error(request, f"Write with fence {lease.fence} rejected: a newer holder wrote.")
+        return True
+    if action == "pause":
+        context["steps"] = services.demo_paused_holder()
+    elif action == "redlock":
+        context["redlock"] = services.demo_redlock()
+    else:
+        raise BadInput("unknown action")
+    return False
 
 
 @require_http_methods(["GET", "POST"])
-def check_and_set_page(request: HttpRequest) -> HttpResponse:
-    context: dict = {"start": CAS_START, "amount": CAS_AMOUNT, "threads": CAS_THREADS, "tries": CAS_TRIES,
-                     "expected": CAS_START // CAS_AMOUNT}
-    if request.method == "POST" and cached_redis_health()[0]:
+def locks_page(request: HttpRequest) -> HttpResponse:
+    """The lock demo: acquire/hold/release, a fenced write, the paused-holder scenario, Redlock."""
+    context: dict[str, Any] = {"lock_name": services.DEMO_LOCK, "resource": services.DEMO_RESOURCE,
+                               "pause_ttl_ms": services.PAUSE_TTL_MS, "redlock_servers": selectors.redlock_servers()}
+    status = 200
+    if request.method == "POST":
         try:
-            context["results"] = [_race(a) for a in ("lua", "watch", "naive")]
+            if not cached_redis_health()[0]:
+                raise LockUnavailable("Redis is unavailable")
+            if _lock_action(request, request.POST.get("action"), context):
+                return redirect("workers:locks")
+        except BadInput as exc:
+            context["bad_input"] = str(exc)
+            status = 400
+        except (LockUnavailable, RedisError) as exc:
+            context["error"] = f"{exc} (the lock fails closed: nothing was done)"
+            status = 503
+    if cached_redis_health()[0]:
+        try:
+            context["state"] = selectors.demo_lock_state()
         except RedisError as exc:
             context["error"] = str(exc)
-    return render(request, "workers/check_and_set.html", context)
+    context["lease"] = request.session.get(SESSION_LEASE)
+    context["row"] = row = selectors.fenced_resource(services.DEMO_RESOURCE)
+    context["row_value"] = json.dumps(row.value) if row else ""
+    context["attempts"] = selectors.fenced_attempts(services.DEMO_RESOURCE)
+    return render(request, "workers/locks.html", context, status=status)
+
+
+# --- queues --------------------------------------------------------------------------------
+
+
+def _queue_action(request: HttpRequest, action: str | None, lease_s: int) -> None:
+    if action == "push_priority":
+        label, priority = _label(request), _int(request, "priority", 0, MAX_PRIORITY)
+        services.demo_priority_push(label=label, priority=priority)
+        messages.success(request, f"Queued {label!r} with priority {priority}.")
+    elif action == "pop_priority":
+        got = services.demo_priority_pop()
+        messages.info(request, "The priority queue is empty." if got is None else
+                      f"A worker took {queues.job_label(got[0])['label']!r} (priority {got[1]}).")
+    elif action == "schedule":
+        label, delay = _label(request), _int(request, "delay_s", 1, 300)
+        services.demo_schedule(label=label, delay_s=delay)
+        messages.success(request, f"{label!r} will be ready in {delay} s.")
+    elif action == "push_reliable":
+        label = _label(request)
+        services.demo_reliable_push(label=label)
+        messages.success(request, f"Queued {label!r}.")
+    elif action in {"take_ack", "take_die"}:
+        job = services.demo_reliable_take(ack=action == "take_ack")
+        if job is None:
+            messages.info(request, "The reliable queue is empty.")
+        elif action == "take_ack":
+            messages.success(request, f"A worker took {queues.job_label(job)['label']!r}, did it, and acked it.")
+        else:
+            messages.warning(request, f"A worker took {queues.job_label(job)['label']!r} and died before acking: "
+                                      f"it stays in processing until its {lease_s} s lease "
+                                      "runs out and the reaper requeues it.")
+    elif action == "reap":
+        requeued, adopted = services.demo_reap()
+        messages.info(request, f"Reaper: {requeued} job(s) requeued, {adopted} adopted.")
+    elif action == "dedup":
+        job_id = _label(request, "job_id")
+        if services.demo_dedup_push(job_id=job_id):
+            messages.success(request, f"Job id {job_id!r} is new: queued.")
+        else:
+            messages.warning(request, f"Job id {job_id!r} was seen in the last "
+                                      f"{queues.DEMO_DEDUP_TTL_S} s: dropped as a duplicate.")
+    else:
+        raise BadInput("unknown action")
+
+
+@require_http_methods(["GET", "POST"])
+def queues_page(request: HttpRequest) -> HttpResponse:
+    """The queues demo: priorities, delayed jobs, a reliable queue with a reaper, deduplication."""
+    context: dict[str, Any] = {"max_priority": MAX_PRIORITY, "lease_s": queues.DEMO_LEASE_MS // 1000,
+                               "dedup_ttl_s": queues.DEMO_DEDUP_TTL_S}
+    status = 200
+    if request.method == "POST":
+        try:
+            if not cached_redis_health()[0]:
+                raise RedisError("Redis is unavailable")
+            _queue_action(request, request.POST.get("action"), context["lease_s"])
+            return redirect("workers:queues")
+        except BadInput as exc:
+            context["bad_input"] = str(exc)
+            status = 400
+        except RedisError as exc:
+            context["error"] = str(exc)
+            status = 503
+    if cached_redis_health()[0]:
+        try:
+            context.update(services.demo_queues_refresh())
+        except RedisError as exc:
+            context["error"] = str(exc)
+    return render(request, "workers/queues.html", context, status=status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 from django.utils.html import format_html
 
-from config.context_processors import cached_redis_health
+from config.redis import cached_redis_health
 from realtime import selectors
 
 register = template.Library()

@@ -10,8 +10,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_checkout_places_one_order_for_two_clicks_with_the_same_key(page, live_server_url):
+    from shop import orders
     from shop.models import Category, Order, Product
-    from workers import services
 
     category = Category.objects.create(name="C", slug="c")
     product = Product.objects.create(category=category, name="Kettle", slug="kettle", description="",
@@ -26,7 +26,7 @@ def test_checkout_places_one_order_for_two_clicks_with_the_same_key(page, live_s
     [order] = Order.objects.all()
     assert order.total == Decimal("24.00")
 
-    services.order_process(order_id=order.pk)  # what a stream worker does
+    orders.order_process(order_id=order.pk)  # what a stream worker does
     page.locator("#result").get_by_text(f"order #{order.pk}: completed").first.wait_for(timeout=10_000)
 
     page.locator(f'input[data-product="{product.pk}"]').fill("3")

@@ -42,7 +42,7 @@ def test_nothing_connects_at_import_time(redis_server):
 
     code = (
         "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); django.setup();"
-        "import config.urls, config.asgi, config.views, config.redis, config.celery"
+        "import config.urls, config.asgi, config.redis, config.celery, shop.views, workers.views, lessons.views"
     )
     raw = redis.Redis(port=redis_server.port)
     before = int(raw.info("stats")["total_connections_received"])

@@ -24,6 +24,7 @@ from config.routing import websocket_urlpatterns
 from realtime import keys, services
 from realtime.services import apublish_event
 from redis_patterns import event_log
+from redis_patterns.scripts import loader
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -294,7 +295,7 @@ def test_a_lost_live_message_is_filled_from_the_stream_in_order(r):
         await connect(comm)
         audience = f"session:{mine}"
         # Stored but never fanned out, as if the layer had dropped it.
-        lost_id, _ = event_log.append(r, services.scripts(), keys.events_stream(audience), "order.status",
+        lost_id, _ = event_log.append(r, loader("redis_patterns"), keys.events_stream(audience), "order.status",
                                       json.dumps({"order_id": 3, "status": "processing"}),
                                       maxlen=services.EVENT_MAXLEN, ttl_seconds=60)
         next_id = await apublish_event(audience, "order.status", {"order_id": 3, "status": "completed"})
@@ -314,7 +315,7 @@ def test_heartbeat_counts_presence_and_catches_up_on_lost_messages(r):
         a, b = socket(session=mine), socket()
         await connect(a)
         await connect(b)
-        lost_id, _ = event_log.append(r, services.scripts(), keys.events_stream("public"), "broadcast",
+        lost_id, _ = event_log.append(r, loader("redis_patterns"), keys.events_stream("public"), "broadcast",
                                       json.dumps({"message": "dropped live", "level": "info"}),
                                       maxlen=services.EVENT_MAXLEN, ttl_seconds=60)
         await a.send_json_to({"action": "heartbeat", "page": "/"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from tests.processes import clean_db, shared_db, web_server  # noqa: F401 - fixtures
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache_objects():

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from redis_patterns import writebehind
-from shop import caching, keys, selectors, services, tasks
+from shop import caching, keys, services, tasks
 from shop.models import Product, ViewCountFlush
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,7 +46,7 @@ def test_concurrent_views_and_two_racing_flushes_count_every_view_once(catalog):
     def viewer(offset):
         def run():
             for i in range(views_each):
-                read = selectors.product_get(products[(offset + i) % len(products)], count_view=True)
+                read = services.product_view(products[(offset + i) % len(products)])
                 assert read.value is not None
         return run
 
@@ -108,6 +108,6 @@ def test_a_flusher_that_died_after_its_commit_is_not_counted_twice(catalog, r):
 def test_views_are_written_to_the_database_when_redis_is_down(catalog, redis_server):
     pid = catalog[0].pk
     redis_server.stop()
-    read = selectors.product_get(pid, count_view=True)
+    read = services.product_view(pid)
     assert read.state.value == "bypass"
     assert Product.objects.get(pk=pid).view_count == 1

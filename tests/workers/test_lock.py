@@ -32,7 +32,7 @@ import pytest
 
 from redis_patterns.lock import LockUnavailable
 from tests.conftest import wait_for
-from workers import keys_locks, locks
+from workers import keys, locks
 from workers.models import FencedResource, FencedWriteAttempt
 from workers.tasks import SNAPSHOT_LOCK, SNAPSHOT_RESOURCE, snapshot_queue_depths_once
 
@@ -82,7 +82,7 @@ def test_singleton_job_skips_while_another_holds_the_lock_and_writes_through_the
     assert result["ran"] and result["accepted"] and result["fence"] == other.fence + 1
     row = FencedResource.objects.get(name=SNAPSHOT_RESOURCE)
     assert row.fence == result["fence"] and set(row.value) == {"priority", "delayed", "ready", "processing"}
-    assert r.exists(keys_locks.lock_key(SNAPSHOT_LOCK)) == 0, "released after the run"
+    assert r.exists(keys.lock_key(SNAPSHOT_LOCK)) == 0, "released after the run"
     # A stale run (an older fence) arriving now is refused by the row.
     assert locks.fenced_write(resource=SNAPSHOT_RESOURCE, value={}, fence=other.fence, writer="stale") is False
 
@@ -170,7 +170,7 @@ def test_paused_holder_write_is_rejected_by_the_fence(shared_db, raw_redis, tmp_
     subprocess.run([sys.executable, "manage.py", "migrate", "workers", "-v0"], cwd=ROOT, env=env, check=True,
                    timeout=120)
     name, resource = "fence-test", "report"
-    lock_key = keys_locks.lock_key(name)
+    lock_key = keys.lock_key(name)
 
     a = Holder(env, name, 500, "A", resource)
     b = None

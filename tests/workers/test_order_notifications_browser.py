@@ -14,7 +14,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.workers.conftest import make_product
+from tests.processes import make_product
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from redis_patterns.queues import now_ms
-from workers import keys_locks, queues, tasks
+from workers import keys, queues, tasks
 from workers.models import FencedWriteAttempt
 from workers.queues import AlreadyDone, AlreadyRunning, run_once
 
@@ -18,17 +18,17 @@ pytestmark = pytest.mark.django_db
 
 
 def _post(client, name, **data):
-    return client.post(reverse(f"workers_locks:{name}"), data)
+    return client.post(reverse(f"workers:{name}"), data)
 
 
 # --- queues page ---------------------------------------------------------------------------------
 
 
 def test_queues_page_priority_flow(client):
-    assert client.get(reverse("workers_locks:queues")).status_code == 200
+    assert client.get(reverse("workers:queues")).status_code == 200
     for label, prio in (("later", 7), ("now", 0), ("soon", 3)):
         assert _post(client, "queues", action="push_priority", label=label, priority=prio).status_code == 302
-    page = client.get(reverse("workers_locks:queues")).content.decode()
+    page = client.get(reverse("workers:queues")).content.decode()
     assert page.index(">now<") < page.index(">soon<") < page.index(">later<")
     _post(client, "queues", action="pop_priority")
     assert [p for _, p in queues.demo_queues().priority.peek()] == [3, 7]
@@ -44,7 +44,7 @@ def test_queues_page_priority_flow(client):
     {"action": "explode"},
 ])
 def test_queues_page_refuses_bad_input_and_changes_nothing(client, raw_redis, data):
-    response = client.post(reverse("workers_locks:queues"), data)
+    response = client.post(reverse("workers:queues"), data)
     assert response.status_code == 400
     assert "Refused" in response.content.decode()
     assert raw_redis.dbsize() == 0
@@ -54,11 +54,11 @@ def test_delayed_job_appears_in_ready_when_due(client, r):
     q = queues.demo_queues()
     q.delayed.schedule('{"id":"1","label":"due"}', run_at_ms=now_ms() - 1)
     q.delayed.schedule('{"id":"2","label":"not yet"}', delay_ms=3_600_000)
-    page = client.get(reverse("workers_locks:queues")).content.decode()
+    page = client.get(reverse("workers:queues")).content.decode()
     assert "1 delayed job became due" in page
     assert [job for job in q.reliable.ready()] == ['{"id":"1","label":"due"}']
     assert len(q.delayed) == 1
-    assert 0 < r.pttl(keys_locks.ready_key(queues.DEMO_QUEUE)), "demo keys carry a TTL"
+    assert 0 < r.pttl(keys.queue_keys(queues.DEMO_QUEUE).ready), "demo keys carry a TTL"
 
 
 def test_reliable_queue_page_worker_dies_and_reaper_recovers(client, r):
@@ -67,10 +67,10 @@ def test_reliable_queue_page_worker_dies_and_reaper_recovers(client, r):
     _post(client, "queues", action="take_die")
     [(job, deadline)] = q.reliable.processing()
     assert q.reliable.ready() == []
-    assert "<td>thumbnail-42</td>" in client.get(reverse("workers_locks:queues")).content.decode()
+    assert "<td>thumbnail-42</td>" in client.get(reverse("workers:queues")).content.decode()
     # The beat task's reaper, with the lease over (controlled clock instead of waiting 10 s).
     assert q.reliable.reap(now=deadline).requeued == 1
-    assert 0 < r.pttl(keys_locks.ready_key(queues.DEMO_QUEUE)), "a ready list the reaper recreated has its TTL"
+    assert 0 < r.pttl(keys.queue_keys(queues.DEMO_QUEUE).ready), "a ready list the reaper recreated has its TTL"
     assert [queues_label(j) for j in q.reliable.ready()] == ["thumbnail-42"]
     _post(client, "queues", action="take_ack")
     assert q.reliable.counts() == (0, 0)
@@ -92,7 +92,7 @@ def test_beat_tasks_promote_and_reap(r):
     assert tasks.promote_delayed_jobs() == 1
     job = q.reliable.take(lease_ms=1)
     assert job == '{"id":"d"}'
-    r.zadd(keys_locks.deadlines_key(queues.DEMO_QUEUE), {job: 0})  # its lease is long over
+    r.zadd(keys.queue_keys(queues.DEMO_QUEUE).deadlines, {job: 0})  # its lease is long over
     assert tasks.reap_reliable_queue() == {"requeued": 1, "adopted": 0}
 
 
@@ -100,16 +100,16 @@ def test_beat_tasks_promote_and_reap(r):
 
 
 def test_locks_page_acquire_write_release(client, r):
-    assert client.get(reverse("workers_locks:locks")).status_code == 200
+    assert client.get(reverse("workers:locks")).status_code == 200
     assert _post(client, "locks", action="acquire", ttl_s="30").status_code == 302
-    assert r.get(keys_locks.lock_key("demo")) is not None
+    assert r.get(keys.lock_key("demo")) is not None
     _post(client, "locks", action="write")
     assert FencedWriteAttempt.objects.get().accepted is True
     other = Client()
     _post(other, "locks", action="acquire")
-    assert "Busy" in other.get(reverse("workers_locks:locks")).content.decode()
+    assert "Busy" in other.get(reverse("workers:locks")).content.decode()
     _post(client, "locks", action="release")
-    assert r.exists(keys_locks.lock_key("demo")) == 0
+    assert r.exists(keys.lock_key("demo")) == 0
 
 
 def test_locks_page_paused_holder_scenario_shows_the_rejection(client):
@@ -129,22 +129,22 @@ def test_locks_page_without_a_lease_or_with_bad_input(client):
 
 
 def test_locks_page_fails_closed_when_redis_is_down(client, redis_server):
-    from config import context_processors
+    from config.redis import forget_redis_health
 
     redis_server.stop()
-    context_processors._health_cache.clear()
+    forget_redis_health()
     try:
         response = _post(client, "locks", action="acquire")
         assert response.status_code == 503
         assert "(the lock fails closed: nothing was done)" in response.content.decode()
-        assert client.get(reverse("workers_locks:queues")).status_code == 200
+        assert client.get(reverse("workers:queues")).status_code == 200
     finally:
         redis_server.start()
 
 
 def test_redlock_section_explains_when_not_configured(client, settings):
     settings.REDLOCK_URLS = []
-    assert "Not configured here" in client.get(reverse("workers_locks:locks")).content.decode()
+    assert "Not configured here" in client.get(reverse("workers:locks")).content.decode()
 
 
 def test_redlock_on_the_page_with_three_servers(client, settings, redis_server_factory):
@@ -166,7 +166,7 @@ def test_run_once_runs_the_body_once_and_skips_later_deliveries(r):
         with run_once("t.task", "k1", lease_s=60):
             effects.append(2)
     assert effects == [1]
-    assert r.get(keys_locks.task_once_key("t.task", "k1")) == "done"
+    assert r.hget(keys.task_once_key("t.task", "k1"), "state") == "done"
 
 
 def test_run_once_concurrent_delivery_waits_and_failure_allows_a_retry(r):
@@ -198,8 +198,8 @@ def test_run_once_concurrent_delivery_waits_and_failure_allows_a_retry(r):
 
 
 def test_queues_page_reads_everything_in_one_round_trip(client):
-    client.get(reverse("workers_locks:queues"))  # loads the scripts, opens the connection
-    response = client.get(reverse("workers_locks:queues"))
+    client.get(reverse("workers:queues"))  # loads the scripts, opens the connection
+    response = client.get(reverse("workers:queues"))
     assert response.status_code == 200
     assert 'rtt"' in response["Server-Timing"]
     assert response["Server-Timing"].endswith('cmds, 1 rtt"'), response["Server-Timing"]

@@ -13,7 +13,7 @@ from django.db.models import Count
 
 from redis_patterns.servers import RedisServer
 from tests.conftest import wait_for
-from tests.workers.conftest import ROOT, make_orders, publish, status_counts
+from tests.processes import ROOT, make_orders, publish, status_counts
 from workers import keys
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ GROUP = "fulfilment"
 
 
 def _fulfilments_per_order() -> dict[int, int]:
-    from workers.models import Fulfilment
+    from shop.models import Fulfilment
 
     return dict(Fulfilment.objects.values_list("order_id").annotate(n=Count("id")).values_list("order_id", "n"))
 
@@ -126,19 +126,19 @@ def test_sigterm_finishes_the_batch_acknowledges_and_leaves(start_worker, raw_re
 
 def test_process_killed_between_commit_and_xadd_is_published_by_the_relay(start_worker, raw_redis, clean_db):
     """The outbox: a web process dies right after COMMIT, before its XADD; the relay publishes it."""
-    from tests.workers.conftest import make_product
-    from workers.models import OutboxMessage
+    from shop.models import OutboxMessage
+    from tests.processes import make_product
 
     product = make_product(stock=5)
     script = (
         "import os, signal\n"
         "from django.db import transaction\n"
-        "from workers import services\n"
+        "from shop import checkout\n"
         "with transaction.atomic():\n"
         "    # runs first among the on_commit callbacks: after COMMIT, before the publish\n"
         "    transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))\n"
-        f"    services.order_checkout(owner='session:dead', user_id=None,\n"
-        f"        lines=[services.CartLine({product.pk}, 2)], idempotency_key='k1')\n"
+        f"    checkout.order_checkout(owner='session:dead', user_id=None,\n"
+        f"        lines=[checkout.CartLine({product.pk}, 2)], idempotency_key='k1')\n"
     )
     proc = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=clean_db.env(),
                           capture_output=True, timeout=60)

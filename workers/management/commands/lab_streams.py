@@ -36,9 +36,8 @@ from django.db.models import Count
 from tqdm import tqdm
 
 from config.redis import get_redis
-from shop.models import Category, Order, OrderItem, Product
+from shop.models import Category, Fulfilment, Order, OrderItem, Product
 from workers import keys
-from workers.models import Fulfilment
 
 GROUP = "lab"
 
@@ -66,7 +65,7 @@ class Command(BaseCommand):
             raise CommandError("--orders must be at least 10")
         run = secrets.token_hex(3)
         client = get_redis()
-        stream, dead = keys.orders_stream(run), keys.orders_dead_letter(run)
+        stream, dead = keys.orders_stream_for(run), keys.orders_dead_letter(run)
         stats_key = keys.orders_stats(GROUP, run)
         owner = f"lab:{run}"
         log_dir = Path(settings.VAR_DIR) / "lab_streams" / run

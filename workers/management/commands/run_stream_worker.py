@@ -35,8 +35,8 @@ from redis.exceptions import RedisError
 
 from config.redis import build_client
 from redis_patterns.streams import StreamWorker, WorkerConfig
+from shop.checkout import outbox_relay_once
 from workers.handlers import STREAMS, before_batch
-from workers.services import outbox_relay_once
 
 log = logging.getLogger("workers.run_stream_worker")
 

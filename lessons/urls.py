@@ -1,0 +1,13 @@
+from django.urls import path
+
+from lessons import views
+
+app_name = "lessons"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("patterns/pipelining/", views.pipelining, name="pipelining"),
+    path("patterns/scripts/", views.scripts, name="scripts"),
+    path("patterns/check-and-set/", views.check_and_set, name="check_and_set"),
+    path("patterns/rate-limiting/", views.ratelimit, name="ratelimit"),
+]

@@ -1,0 +1,54 @@
+"""The home page and the lesson pages: each runs its pattern for real and counts what it cost."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_lists_the_use_cases_and_the_redis_panel(client):
+    response = client.get("/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Round trips and pipelining" in html and 'href="/patterns/pipelining/"' in html
+    assert 'id="redis-panel"' in html
+    assert "<!--redis-trace-panel-->" not in html
+    assert "PING" in html  # the health probe behind the banner is listed, like every command
+    assert "Redis unavailable" not in html
+
+
+def test_pipelining_demo_counts_round_trips(client):
+    response = client.get("/patterns/pipelining/")
+    rows = {r["label"]: r for r in response.context["results"]}
+    assert (rows["one by one"]["commands"], rows["one by one"]["round_trips"]) == (20, 20)
+    assert (rows["pipeline"]["commands"], rows["pipeline"]["round_trips"]) == (20, 1)
+    assert (rows["MGET"]["commands"], rows["MGET"]["round_trips"]) == (1, 1)
+    assert all(r["values_ok"] for r in rows.values())
+    # and the page shows its own code, read from the module
+    html = response.content.decode()
+    assert "<figcaption>redis_patterns/roundtrips.py</figcaption>" in html
+    text = re.sub(r"<[^>]+>", "", html)  # the code is highlighted: drop the markup
+    assert "def read_pipelined(client" in text and "pipe.execute()" in text
+
+
+def test_scripts_demo_runs_and_recovers_after_the_server_forgets(client, raw_redis):
+    first = client.post("/patterns/scripts/", {"action": "run"})
+    assert first.status_code == 200
+    assert first.context["call"].round_trip_count in (1, 3)  # 3 the very first time: load on demand
+    steady = client.post("/patterns/scripts/", {"action": "run"})
+    assert steady.context["call"].round_trip_count == 1
+    forgot = client.post("/patterns/scripts/", {"action": "forget"})
+    assert forgot.context["call"].round_trip_count == 3
+    assert forgot.context["mode"] == "functions"
+    high = max(first.context["candidate"], steady.context["candidate"], forgot.context["candidate"])
+    assert forgot.context["current"] == high
+    assert int(raw_redis.get("t:demo:high-score")) == high
+
+
+def test_scripts_demo_rejects_unknown_actions(client, raw_redis):
+    response = client.post("/patterns/scripts/", {"action": "flushall"})
+    assert response.status_code == 400
+    assert raw_redis.dbsize() == 0

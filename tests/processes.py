@@ -1,0 +1,202 @@
+"""Fixtures for tests that run real worker and web processes next to the test process.
+
+Processes cannot share pytest-django's in-memory SQLite test database, so
+these tests use a **file** SQLite database (WAL mode, as in production
+settings): ``shared_db`` creates and migrates it, points this process's
+``default`` connection at it for the duration of the module (Django's own
+test-database setup swaps ``settings_dict["NAME"]`` the same way), and hands
+child processes ``DATABASE_URL=sqlite:///<file>``.  SQLite needs no server,
+so the suite runs the same on a laptop and in CI.
+
+- ``start_worker(consumer, *args, redis_url=...)``: ``manage.py run_stream_worker
+  orders`` as a child process on the shared database; stopped after the test.
+- ``web_server``: uvicorn with 3 worker processes on the shared database.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+from django.db.utils import load_backend
+
+from redis_patterns.servers import free_port
+from tests.conftest import wait_for
+
+ROOT = Path(settings.BASE_DIR)
+
+
+@dataclass
+class SharedDb:
+    path: Path
+    redis_url: str
+
+    def env(self, redis_url: str | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=f"sqlite:///{self.path}",
+            REDIS_URL=redis_url or self.redis_url,
+            DJANGO_SETTINGS_MODULE="config.settings",
+            DEBUG="0",
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            LOG_LEVEL="INFO",
+            PYTHONUNBUFFERED="1",
+            # Many visitors from one test client share 127.0.0.1: lift the per-IP
+            # checkout and API limits (tested on their own in tests/config/).
+            RATELIMIT_CHECKOUT="100000",
+            RATELIMIT_API="100000",
+        )
+        return env
+
+
+@pytest.fixture(scope="module")
+def shared_db(django_db_blocker, tmp_path_factory, redis_server) -> Iterator[SharedDb]:
+    path = tmp_path_factory.mktemp("shared-db") / "db.sqlite3"
+    with django_db_blocker.unblock():
+        old = connections["default"]
+        settings_dict = copy.deepcopy(old.settings_dict)
+        settings_dict["NAME"] = str(path)
+        new = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "default")
+        connections["default"] = new
+        try:
+            call_command("migrate", verbosity=0, interactive=False)
+            yield SharedDb(path, redis_server.url)
+        finally:
+            new.close()
+            connections["default"] = old
+
+
+@pytest.fixture
+def clean_db(shared_db: SharedDb) -> SharedDb:
+    """Empty order tables at the start of a test (the file outlives single tests)."""
+    from shop.models import Order, OutboxMessage, Product
+
+    Order.objects.all().delete()
+    OutboxMessage.objects.all().delete()
+    Product.objects.all().delete()
+    return shared_db
+
+
+def make_product(stock: int = 1000, price: str = "2.50") -> object:
+    from shop.models import Category, Product
+
+    category, _ = Category.objects.get_or_create(slug="test", defaults={"name": "Test"})
+    n = Product.objects.count() + 1
+    return Product.objects.create(category=category, name=f"Product {n}", slug=f"product-{n}-{os.urandom(3).hex()}",
+                                  description="", price=Decimal(price), stock=stock, image_hue=10)
+
+
+def make_orders(n: int, product: object | None = None) -> list[int]:
+    """``n`` pending orders of one unit each, straight into the database (the producer is not under test)."""
+    from shop.models import Order, OrderItem
+
+    product = product or make_product()
+    orders = Order.objects.bulk_create([Order(owner=f"session:test{i}", total=Decimal("2.50")) for i in range(n)])
+    OrderItem.objects.bulk_create([OrderItem(order=o, product=product, quantity=1, unit_price=Decimal("2.50"))
+                                   for o in orders])
+    return [o.pk for o in orders]
+
+
+def publish(client, order_ids: list[int], stream: str | None = None) -> None:
+    from shop import keys
+
+    pipe = client.pipeline(transaction=False)
+    for oid in order_ids:
+        pipe.xadd(stream or keys.orders_stream(), {"order_id": str(oid)})
+    pipe.execute()
+
+
+def status_counts() -> dict[str, int]:
+    from django.db.models import Count
+
+    from shop.models import Order
+
+    return dict(Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+
+
+@dataclass
+class WorkerProcs:
+    db: SharedDb
+    tmp: Path
+    procs: list[tuple[subprocess.Popen, Path]] = field(default_factory=list)
+
+    def __call__(self, consumer: str, *args: str, redis_url: str | None = None,
+                 group: str = "fulfilment") -> subprocess.Popen:
+        log = self.tmp / f"worker-{consumer}-{len(self.procs)}.log"
+        cmd = [sys.executable, "manage.py", "run_stream_worker", "orders", "--group", group,
+               "--consumer", consumer, "--block-ms", "300", "--no-relay", *args]
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=self.db.env(redis_url), stdout=out, stderr=subprocess.STDOUT)
+        self.procs.append((proc, log))
+        return proc
+
+    def log(self, proc: subprocess.Popen) -> str:
+        for p, path in self.procs:
+            if p is proc:
+                return path.read_text(errors="replace")
+        raise KeyError(proc)
+
+    def stop_all(self) -> None:
+        for proc, _ in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc, _ in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def start_worker(clean_db: SharedDb, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
+    procs = WorkerProcs(clean_db, tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/healthz")
+        ok = conn.getresponse().status == 200
+        conn.close()
+        return ok
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def web_server(shared_db: SharedDb, tmp_path_factory) -> Iterator[str]:
+    """The ASGI app in 3 uvicorn worker processes on the shared database: ``http://127.0.0.1:<port>``."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("web") / "uvicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "3", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+            cwd=ROOT, env=shared_db.env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: _healthy(port) or proc.poll() is not None, timeout=30)
+        if proc.poll() is not None:
+            raise RuntimeError(f"uvicorn exited: {log.read_text()[-2000:]}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,227 @@
+"""Checkout through the API (in-process): validation, ownership, idempotency, stock, the outbox."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from shop import checkout, keys, orders, stock
+from shop.models import Category, Order, OutboxMessage, Product
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def product() -> Product:
+    category = Category.objects.create(name="C", slug="c")
+    return Product.objects.create(category=category, name="Mug", slug="mug", description="", price=Decimal("4.00"),
+                                  stock=5, image_hue=1)
+
+
+@pytest.fixture
+def second(product: Product) -> Product:
+    return Product.objects.create(category=product.category, name="Cup", slug="cup", description="",
+                                  price=Decimal("1.50"), stock=1, image_hue=2)
+
+
+def post(client: Client, body: object, **headers: str):
+    return client.post("/api/orders", data=json.dumps(body) if not isinstance(body, str) else body,
+                       content_type="application/json", headers=headers)
+
+
+def items(product: Product, quantity: int = 1) -> dict:
+    return {"items": [{"product_id": product.pk, "quantity": quantity}]}
+
+
+def test_order_is_accepted_published_after_commit_and_visible_to_its_owner_only(
+        client, product, raw_redis, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        res = post(client, items(product, 2))
+    assert res.status_code == 202
+    body = res.json()
+    assert body["status"] == "pending" and body["created"] is True
+    order = Order.objects.get(pk=body["order_id"])
+    assert order.owner == f"session:{client.session.session_key}"
+    assert order.total == Decimal("8.00")
+    entries = raw_redis.xrange(keys.orders_stream())
+    assert [fields["order_id"] for _, fields in entries] == [str(order.pk)]
+    assert OutboxMessage.objects.get().published_at is not None
+    assert "redis;dur=" in res["Server-Timing"]
+
+    detail = client.get(f"/api/orders/{order.pk}")
+    assert detail.status_code == 200 and detail.json()["status"] == "pending"
+    stranger = Client()
+    assert stranger.get(f"/api/orders/{order.pk}").status_code == 404
+    assert stranger.get(f"/api/orders/{order.pk}").json()["error"] == "not_found"
+    assert client.get("/api/orders/999999").status_code == 404
+
+
+def test_unsafe_methods_need_the_csrf_token(product):
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get("/checkout/")
+    assert page.status_code == 200
+    token = browser.cookies["csrftoken"].value
+    assert post(browser, items(product)).status_code == 403
+    assert post(browser, items(product), X_CSRFToken=token).status_code == 202
+
+
+@pytest.mark.parametrize("body, code", [
+    ("not json", "invalid_json"),
+    ({"items": []}, "invalid_cart"),
+    ({"items": "x"}, "invalid_cart"),
+    ({"items": [{"product_id": "1", "quantity": 1}]}, "invalid_cart"),
+    ({"items": [{"product_id": 1, "quantity": 0}]}, "invalid_cart"),
+    ({"items": [{"product_id": 1, "quantity": 101}]}, "invalid_cart"),
+    ({"items": [{"product_id": 1, "quantity": True}]}, "invalid_cart"),
+    ({"items": [{"product_id": 999999, "quantity": 1}]}, "unknown_product"),
+])
+def test_bad_input_is_a_clear_400_and_changes_nothing(client, product, body, code, raw_redis):
+    res = post(client, body)
+    assert res.status_code == 400
+    assert res.json()["error"] == code and res.json()["detail"]
+    assert Order.objects.count() == 0
+    assert raw_redis.hget(keys.stock(), str(product.pk)) in (None, "5")
+
+
+def test_bad_idempotency_key_and_wrong_method(client, product):
+    res = post(client, items(product), Idempotency_Key="has spaces and *")
+    assert res.status_code == 400 and res.json()["error"] == "invalid_cart"
+    assert client.get("/api/orders").status_code == 405
+
+
+def test_same_key_same_order_once_and_409_for_another_body(client, product):
+    first = post(client, items(product, 1), Idempotency_Key="abc-1")
+    again = post(client, items(product, 1), Idempotency_Key="abc-1")
+    assert first.status_code == again.status_code == 202
+    assert first.json()["order_id"] == again.json()["order_id"]
+    assert again["Idempotent-Replayed"] == "true"
+    other = post(client, items(product, 2), Idempotency_Key="abc-1")
+    assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
+    assert Order.objects.count() == 1
+    product.refresh_from_db()
+    assert product.stock == 4
+    # Another visitor may use the same key string: keys are per owner.
+    assert post(Client(), items(product, 1), Idempotency_Key="abc-1").json()["order_id"] != first.json()["order_id"]
+
+
+def test_idempotency_falls_back_to_the_database_when_redis_forgot_the_key(client, product, raw_redis):
+    first = post(client, items(product, 1), Idempotency_Key="k-lost").json()
+    owner = f"session:{client.session.session_key}"
+    raw_redis.delete(keys.idempotency_record(owner, "k-lost"))
+    again = post(client, items(product, 1), Idempotency_Key="k-lost")
+    assert again.status_code == 202 and again.json()["order_id"] == first["order_id"]
+    assert Order.objects.count() == 1
+
+
+def test_out_of_stock_is_409_and_reserves_nothing(client, product, second, raw_redis):
+    res = post(client, {"items": [{"product_id": product.pk, "quantity": 2},
+                                  {"product_id": second.pk, "quantity": 2}]})
+    assert res.status_code == 409
+    assert res.json() == {"error": "out_of_stock", "detail": f"only 1 left of product {second.pk}",
+                          "product_id": second.pk, "available": 1}
+    # All or nothing: the first line was not taken either.
+    assert raw_redis.hmget(keys.stock(), [product.pk, second.pk]) == ["5", "1"]
+    assert Order.objects.count() == 0
+
+
+def test_rolled_back_order_is_never_published_and_its_reservation_is_released(
+        product, second, raw_redis, django_capture_on_commit_callbacks):
+    """Redis says yes, the database says no (drift): the transaction rolls back, nothing is published."""
+    stock.stock_load([product.pk, second.pk])
+    Product.objects.filter(pk=second.pk).update(stock=0)  # changed behind Redis's back
+    lines = [stock.CartLine(product.pk, 2), stock.CartLine(second.pk, 1)]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(checkout.OutOfStockError):
+        checkout.order_checkout(owner="session:x", user_id=None, lines=lines)
+    assert callbacks == []
+    assert Order.objects.count() == 0 and OutboxMessage.objects.count() == 0
+    assert raw_redis.xlen(keys.orders_stream()) == 0
+    product.refresh_from_db()
+    assert product.stock == 5  # the first line's decrement rolled back with the rest
+    # The reservation was given back and the drifted fields dropped, to be reloaded from the database.
+    assert raw_redis.hmget(keys.stock(), [product.pk, second.pk]) == [None, None]
+
+
+def test_checkout_works_without_redis_and_the_relay_publishes_later(
+        product, redis_server, raw_redis, django_capture_on_commit_callbacks):
+    from config.redis import reset_clients
+
+    redis_server.stop()
+    reset_clients()
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            result = checkout.order_checkout(owner="session:x", user_id=None,
+                                             lines=[stock.CartLine(product.pk, 1)], idempotency_key="k")
+    finally:
+        redis_server.start()
+        reset_clients()
+    assert result.created and OutboxMessage.objects.get().published_at is None
+    product.refresh_from_db()
+    assert product.stock == 4  # the database guard alone protected the stock
+    assert checkout.outbox_relay_once(grace=__import__("datetime").timedelta(0)) == 1
+    assert [f["order_id"] for _, f in raw_redis.xrange(keys.orders_stream())] == [str(result.order.pk)]
+    assert checkout.outbox_relay_once(grace=__import__("datetime").timedelta(0)) == 0
+
+
+def test_order_process_is_idempotent_and_announces_each_status(product, raw_redis,
+                                                             django_capture_on_commit_callbacks):
+    from realtime.keys import events_stream
+    from redis_patterns.event_log import to_event
+    from shop.models import Fulfilment
+
+    result = checkout.order_checkout(owner="session:p", user_id=None, lines=[stock.CartLine(product.pk, 1)])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert orders.order_process(order_id=result.order.pk, consumer="c") == "completed"
+        assert orders.order_process(order_id=result.order.pk, consumer="c") == "duplicate"
+    assert Fulfilment.objects.filter(order=result.order).count() == 1
+    events = [to_event(i, f) for i, f in raw_redis.xrange(events_stream("session:p"))]
+    assert [(e["type"], e["status"]) for e in events] == [("order.status", "processing"),
+                                                          ("order.status", "completed")]
+    with pytest.raises(orders.OrderNotFoundError):
+        orders.order_process(order_id=123456)
+
+
+def test_cart_api_is_a_hash_per_visitor(client, product, raw_redis):
+    res = client.post("/api/cart/items", data=json.dumps({"product_id": product.pk, "quantity": 2}),
+                      content_type="application/json")
+    assert res.status_code == 200 and res.json()["quantity"] == 2
+    client.post("/api/cart/items", data=json.dumps({"product_id": product.pk, "quantity": 1}),
+                content_type="application/json")
+    assert client.get("/api/cart").json() == {"items": [{"product_id": product.pk, "quantity": 3}]}
+    owner = f"session:{client.session.session_key}"
+    assert 0 < raw_redis.ttl(keys.cart(owner)) <= checkout.CART_TTL_SECONDS
+    assert Client().get("/api/cart").json() == {"items": []}
+    bad = client.post("/api/cart/items", data=json.dumps({"product_id": 999999, "quantity": 1}),
+                      content_type="application/json")
+    assert bad.status_code == 400 and bad.json()["error"] == "unknown_product"
+    assert client.post("/api/cart/items", data="x", content_type="application/json").status_code == 400
+
+
+def test_a_warm_checkout_sends_four_round_trips_of_its_own(product, django_capture_on_commit_callbacks):
+    from redis_patterns.tracing import tracing
+
+    lines = [stock.CartLine(product.pk, 1)]
+    checkout.order_checkout(owner="session:rt", user_id=None, lines=lines, idempotency_key="warm-up")
+    with tracing() as trace, django_capture_on_commit_callbacks(execute=True):
+        checkout.order_checkout(owner="session:rt", user_id=None, lines=lines, idempotency_key="second")
+    own = [rt.describe()[0] for rt in trace.round_trips
+           if any(row["key"].startswith(("t:idem", "t:stock", "t:{orders}")) for row in rt.describe())]
+    # claim the key, reserve the stock, record the result, XADD after the commit
+    # (the test's transaction runs on_commit callbacks last; in autocommit the XADD comes third)
+    assert [(row["name"], row["key"].split(":")[1]) for row in own] == [
+        ("FCALL", "idem"), ("FCALL", "stock"), ("FCALL", "idem"), ("XADD", "{orders}")]
+
+
+def test_cart_lines_are_clamped_and_removed_atomically(client, product, raw_redis):
+    def add(quantity: int) -> int:
+        return client.post("/api/cart/items", data=json.dumps({"product_id": product.pk, "quantity": quantity}),
+                           content_type="application/json").json()["quantity"]
+
+    assert add(60) == 60
+    assert add(60) == checkout.MAX_QUANTITY
+    assert add(-100) == 0
+    owner = f"session:{client.session.session_key}"
+    assert raw_redis.exists(keys.cart(owner)) == 0  # the last line went, and the empty hash with it
+    assert add(-1) == 0 and raw_redis.exists(keys.cart(owner)) == 0
