@@ -12,6 +12,10 @@ COPY leaderboard ./leaderboard
 COPY sessions_app ./sessions_app
 COPY realtime ./realtime
 COPY workers ./workers
+COPY lessons ./lessons
+COPY ops ./ops
+COPY templates ./templates
+COPY static ./static
 COPY bench ./bench
 COPY manage.py Procfile ./
 RUN pip install . && useradd --create-home app && mkdir -p /app/var && chown app /app/var
