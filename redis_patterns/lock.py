@@ -212,7 +212,7 @@ class _Holding:
 
     def _got(self, lease: Lease | None) -> Lease:
         if lease is None:
-            raise LockNotAcquired(f"{self.lock.key}: {self.lock.busy}")
+            raise LockNotAcquired(f"{self.lock.key}{self.lock.busy}")
         self.lease = lease
         return lease
 
@@ -247,7 +247,7 @@ class _Holding:
 class _SingleServerLock:
     """What ``Lock`` and ``AsyncLock`` share: the keys, the TTL, the backoff, reading the scripts' replies."""
 
-    busy = "is held by someone else"
+    busy = " is held by someone else"  # what LockNotAcquired says after the key
 
     def __init__(self, client: Any, key: str, fence_key: str, *, ttl_ms: int = 10_000,
                  retry_base_ms: float = 10, retry_cap_ms: float = 200, scripts: Scripts | None = None) -> None:
@@ -422,7 +422,7 @@ class Redlock:
             reference uses 0.01), plus 2 ms for timer granularity.
     """
 
-    busy = "no quorum"
+    busy = ": no quorum"  # what LockNotAcquired says after the key
 
     def __init__(self, clients: Sequence[Any], key: str, fence_key: str, *, ttl_ms: int = 10_000,
                  drift_factor: float = 0.01, retry_base_ms: float = 10, retry_cap_ms: float = 200,
