@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import importlib
 import os
 import platform
-import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, server_label
+
 OUT = ROOT / "docs" / "benchmarks"
 
 #: name -> one-line description. Issues add their benchmarks here.
@@ -38,12 +38,11 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
+@functools.cache
 def machine() -> str:
-    redis_version = subprocess.run(
-        [os.environ.get("REDIS_SERVER_BIN", "redis-server"), "--version"], capture_output=True, text=True
-    ).stdout.split(" v=")[-1].split()[0]
+    """Where the benchmarks ran; the server by the name and version it reports (Redis, Valkey, ...)."""
     return (f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
-            f"redis-server {redis_version}")
+            f"{server_label()}")
 
 
 def write_index() -> None:

@@ -22,30 +22,15 @@ at 1M / 1M.  A private ``redis-server``; the Django settings point at it.
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
-import statistics
 import sys
-import tempfile
-import time
 
 from tqdm import tqdm
 
+from bench.common import arguments, compare, emit, md_table, percentile, setup_django, spread, timed
 from redis_patterns.servers import RedisServer
 
 BOARD = "reaction"
-
-
-def _setup(server: RedisServer) -> None:
-    os.environ["REDIS_URL"] = server.url
-    os.environ["REDIS_TRACE"] = "0"  # measure the pattern, not the page instrumentation
-    os.environ.setdefault("SECRET_KEY", "bench-" + "k" * 50)
-    os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-var-")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    import django
-
-    django.setup()
 
 
 def load(client, key: str, players: int) -> None:
@@ -62,20 +47,6 @@ def load(client, key: str, players: int) -> None:
                 pipe.execute()
             bar.update(len(members))
         pipe.execute()
-
-
-def _block(fn, calls: int) -> list[int]:
-    out = []
-    for _ in range(calls):
-        t0 = time.perf_counter_ns()
-        fn()
-        out.append(time.perf_counter_ns() - t0)
-    return out
-
-
-def _pct(values: list[int], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] / 1000
 
 
 def measure(players: int, pairs: int, calls: int) -> dict:
@@ -104,25 +75,18 @@ def measure(players: int, pairs: int, calls: int) -> dict:
         "around-me, two calls (before)": two_calls,
     }
     for fn in ops.values():  # warm-up and script load
-        _block(fn, 50)
+        timed(fn, 50)
     results = {}
     for name, fn in ops.items():
-        base_all, op_all, ratios = [], [], []
         client.config_resetstat()
-        for pair in range(pairs):
-            order = ("get", "op") if pair % 2 == 0 else ("op", "get")
-            got = {w: _block((lambda: client.get("bench:get")) if w == "get" else fn, calls) for w in order}
-            base_all += got["get"]
-            op_all += got["op"]
-            ratios.append(statistics.median(got["op"]) / statistics.median(got["get"]))
-            sys.stderr.write(f"\r[{players:,}] {name}: pair {pair + 1}/{pairs}   ")
-        sys.stderr.write("\n")
-        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        result = compare(lambda: client.get("bench:get"), fn, pairs=pairs, calls=calls, desc=f"[{players:,}] {name}")
         stats = client.info("commandstats")
         # what the op costs inside Redis per call (all its commands), next to a GET's
         server_us = sum(v["usec"] for k, v in stats.items() if k != "cmdstat_get") / (pairs * calls)
-        results[name] = {"server": server_us, "server_get": stats["cmdstat_get"]["usec_per_call"],"get50": _pct(base_all, .5), "op50": _pct(op_all, .5), "get99": _pct(base_all, .99),
-                         "op99": _pct(op_all, .99), "ratio": statistics.median(ratios), "q1": q1, "q3": q3}
+        results[name] = {"server": server_us, "server_get": stats["cmdstat_get"]["usec_per_call"],
+                         "get50": percentile(result.a_ns, .5) / 1000, "op50": percentile(result.b_ns, .5) / 1000,
+                         "get99": percentile(result.a_ns, .99) / 1000, "op99": percentile(result.b_ns, .99) / 1000,
+                         "ratio": result.ratio, "spread": spread(result.ratios)}
     memory = client.memory_usage(key, samples=0)
     encoding = client.object("encoding", key)
     client.delete(key)
@@ -130,33 +94,31 @@ def measure(players: int, pairs: int, calls: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--pairs", type=int, default=21)
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     with RedisServer(name="bench-leaderboard") as server:
-        _setup(server)
+        # measure the pattern, not the page instrumentation
+        setup_django(server, REDIS_TRACE="0")
         small = measure(args.small, args.pairs, args.calls)
         big = measure(args.big, args.pairs, args.calls)
-    lines = [
+    rows = [(name, f"{n:,}", f"{r['get50']:.0f}", f"{r['op50']:.0f}", f"{r['get99']:.0f}", f"{r['op99']:.0f}",
+             f"{r['ratio']:.2f}x", r["spread"], f"{r['server_get']:.1f} / {r['server']:.1f}")
+            for run, n in ((small, args.small), (big, args.big)) for name, r in run["results"].items()]
+    growth = [(name, f"{big['results'][name]['ratio'] / small['results'][name]['ratio']:.2f}x")
+              for name in small["results"]]
+    per_player = big["memory"] / args.big
+    return emit([
         f"{args.pairs} alternating pairs × {args.calls} calls per block, through `leaderboard.selectors` "
         "(redis-py + hiredis, tracing off, loopback). Ratios are op / plain `GET` measured in the same run.",
         "",
-        "| operation | players | GET p50 µs | op p50 µs | GET p99 µs | op p99 µs | ratio (median) | IQR "
-        "| in-server µs: GET / op |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for run, n in ((small, args.small), (big, args.big)):
-        for name, r in run["results"].items():
-            lines.append(f"| {name} | {n:,} | {r['get50']:.0f} | {r['op50']:.0f} | {r['get99']:.0f} | {r['op99']:.0f} "
-                         f"| {r['ratio']:.2f}x | {r['q1']:.2f}–{r['q3']:.2f} | {r['server_get']:.1f} / {r['server']:.1f} |")
-    lines += ["", f"| operation | ratio at {args.big:,} / ratio at {args.small:,} |", "|---|---:|"]
-    for name in small["results"]:
-        lines.append(f"| {name} | {big['results'][name]['ratio'] / small['results'][name]['ratio']:.2f}x |")
-    per_player = big["memory"] / args.big
-    lines += [
+        *md_table(["operation", "players", "GET p50 µs", "op p50 µs", "GET p99 µs", "op p99 µs", "ratio (median)",
+                   "IQR", "in-server µs: GET / op"], rows),
+        "",
+        *md_table(["operation", f"ratio at {args.big:,} / ratio at {args.small:,}"], growth),
         "",
         f"Memory at {args.big:,} players: `MEMORY USAGE` = {big['memory']:,} B, **{per_player:.0f} B per player** "
         f"(encoding `{big['encoding']}`, member names like `p0000001`).",
@@ -166,10 +128,7 @@ def main(argv: list[str] | None = None) -> str:
         "",
         "Targets: each read at most 1.3x a GET; 1M/1k at most 1.2x (O(log N)). The machine has 2 cores shared with "
         "other engineers' jobs: expect a few percent of noise between runs; the ratios and their IQR are the claim.",
-    ]
-    out = "\n".join(lines)
-    sys.stdout.write(out + "\n")
-    return out
+    ])
 
 
 if __name__ == "__main__":

@@ -16,30 +16,15 @@
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
-import statistics
 import sys
 import time
 
 import redis
 
+from bench.common import arguments, compare, emit, md_table, percentile, spread
 from redis_patterns import ratelimit
 from redis_patterns.servers import RedisServer
-
-
-def _percentile(values: list[int], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] / 1000
-
-
-def _block(fn, calls: int) -> list[int]:
-    out = []
-    for _ in range(calls):
-        t0 = time.perf_counter_ns()
-        fn()
-        out.append(time.perf_counter_ns() - t0)
-    return out
 
 
 def latency(url: str, pairs: int, calls: int) -> list[tuple]:
@@ -52,25 +37,15 @@ def latency(url: str, pairs: int, calls: int) -> list[tuple]:
         for _ in range(200):  # warm-up (and the library load)
             lim.decide("hot")
             client.get("bench:get")
-        base_all, op_all, ratios = [], [], []
         client.config_resetstat()
-        for pair in range(pairs):
-            order = ("get", "op") if pair % 2 == 0 else ("op", "get")
-            got = {}
-            for which in order:
-                got[which] = _block((lambda: client.get("bench:get")) if which == "get"
-                                    else (lambda lim=lim: lim.decide("hot")), calls)
-            base_all += got["get"]
-            op_all += got["op"]
-            ratios.append(statistics.median(got["op"]) / statistics.median(got["get"]))
-            sys.stderr.write(f"\r[ratelimit latency] {name} pair {pair + 1}/{pairs}   ")
-        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        result = compare(lambda: client.get("bench:get"), lambda lim=lim: lim.decide("hot"), pairs=pairs,
+                         calls=calls, desc=f"[ratelimit latency] {name}")
         stats = client.info("commandstats")
-        in_server = (stats["cmdstat_get"]["usec_per_call"], stats["cmdstat_fcall"]["usec_per_call"])
-        rows.append((name, _percentile(base_all, 0.5), _percentile(op_all, 0.5), _percentile(base_all, 0.99),
-                     _percentile(op_all, 0.99), statistics.median(ratios), q1, q3, *in_server))
+        rows.append((f"`{name}`", f"{percentile(result.a_ns, 0.5) / 1000:.0f}",
+                     f"{percentile(result.b_ns, 0.5) / 1000:.0f}", f"{percentile(result.a_ns, 0.99) / 1000:.0f}",
+                     f"{percentile(result.b_ns, 0.99) / 1000:.0f}", f"{result.ratio:.2f}x", spread(result.ratios),
+                     f"{stats['cmdstat_get']['usec_per_call']:.1f} / {stats['cmdstat_fcall']['usec_per_call']:.1f}"))
         client.delete(*lim.keys("hot"))
-    sys.stderr.write("\n")
     client.close()
     return rows
 
@@ -116,7 +91,7 @@ def throughput(url: str, seconds: float, limit: int) -> list[tuple]:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--pairs", type=int, default=41)
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -125,19 +100,21 @@ def main(argv: list[str] | None = None) -> str:
     with RedisServer(name="bench-ratelimit") as server:
         lat = latency(server.url, args.pairs, args.calls)
         tp = throughput(server.url, args.seconds, args.limit)
-    lines = [
+    base = tp[0][1]
+    rows = []
+    for name, rate, admitted, wall in tp:
+        if name.startswith("GET"):
+            rows.append((name, f"{rate:,.0f}", "1.00x", "–", "–"))
+        else:
+            # fixed window: 2 windows per period at most at each edge; bucket/GCRA: burst + refill
+            bound = args.limit * (int(wall) + 2)
+            rows.append((f"`{name}`", f"{rate:,.0f}", f"{rate / base:.2f}x", f"{admitted:,}", f"{bound:,}"))
+    return emit([
         f"### Latency per decision vs a plain GET ({args.pairs} alternating pairs × {args.calls} calls, one client, "
         "redis-py + hiredis, loopback; limit 1,000,000/min so calls are admitted)",
         "",
-        "| algorithm | GET p50 µs | decide p50 µs | GET p99 µs | decide p99 µs | ratio (median of pairs) | IQR "
-        "| in-server µs: GET / FCALL |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, gp50, op50, gp99, op99, ratio, q1, q3, sget, sop in lat:
-        lines.append(f"| `{name}` | {gp50:.0f} | {op50:.0f} | {gp99:.0f} | {op99:.0f} | {ratio:.2f}x | {q1:.2f}–{q3:.2f} "
-                     f"| {sget:.1f} / {sop:.1f} |")
-    base = tp[0][1]
-    lines += [
+        *md_table(["algorithm", "GET p50 µs", "decide p50 µs", "GET p99 µs", "decide p99 µs",
+                   "ratio (median of pairs)", "IQR", "in-server µs: GET / FCALL"], lat),
         "",
         "Target: at most 1.3x a GET (one round trip). Each decision is one `FCALL` (Redis 7 Functions): the trace "
         "proves one round trip (tests), and the last column (`INFO commandstats` usec_per_call, reset per "
@@ -146,25 +123,12 @@ def main(argv: list[str] | None = None) -> str:
         "",
         f"### Throughput: 2 processes hammering one key for {args.seconds:g} s (limit {args.limit}/s per key)",
         "",
-        "| | decisions/s | vs GET | admitted | most the limit allows |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, rate, admitted, wall in tp:
-        if name.startswith("GET"):
-            lines.append(f"| {name} | {rate:,.0f} | 1.00x | – | – |")
-        else:
-            # fixed window: 2 windows per period at most at each edge; bucket/GCRA: burst + refill
-            bound = args.limit * (int(wall) + 2)
-            lines.append(f"| `{name}` | {rate:,.0f} | {rate / base:.2f}x | {admitted:,} | {bound:,} |")
-    lines += [
+        *md_table(["", "decisions/s", "vs GET", "admitted", "most the limit allows"], rows),
         "",
         "The machine has 2 cores shared by the two client processes, the server and other engineers' jobs, so "
         "absolute numbers move between runs; the ratios are the claim. One hot key is served by one Redis thread: "
         "throughput on it is bounded by the script's run time plus the round trip, whichever algorithm.",
-    ]
-    out = "\n".join(lines)
-    sys.stdout.write(out + "\n")
-    return out
+    ])
 
 
 if __name__ == "__main__":

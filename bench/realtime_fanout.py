@@ -38,19 +38,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from pathlib import Path
 
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-
+from bench.common import ROOT, arguments, emit, md_table, percentile, setup_django, spread, web_server
+from redis_patterns.servers import RedisServer
 
 # --- the publisher process ---------------------------------------------------------------
 
@@ -72,21 +68,6 @@ def publisher() -> None:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def spread(values: list[float]) -> str:
-    if len(values) < 2:
-        return "-"
-    q = statistics.quantiles(values, n=4)
-    return f"{q[0]:.2f}–{q[2]:.2f}"
 
 
 class Clients:
@@ -197,8 +178,8 @@ async def measure(n: int, *, url: str, origin: str, session_key: str, publisher:
         await asyncio.sleep(settle)
         rows.append({
             "last_ms": max(fan) / 1e6 if fan else float("nan"),
-            "p50_ms": percentile(fan, 50) / 1e6,
-            "p99_ms": percentile(fan, 99) / 1e6,
+            "p50_ms": percentile(fan, 0.5) / 1e6,
+            "p99_ms": percentile(fan, 0.99) / 1e6,
             "lost": n - len(fan),
             "solo_ms": solo[0] / 1e6 if solo else float("nan"),
             "solo_lost": 1 - len(solo),
@@ -213,27 +194,8 @@ async def measure(n: int, *, url: str, origin: str, session_key: str, publisher:
             "latency_lost": latency_events - len(latencies)}
 
 
-def _start_server(env: dict[str, str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--ws", "websockets-sansio", "--lifespan", "off", "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:  # noqa: S310
-                if response.status == 200:
-                    return proc
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("uvicorn did not start") from None
-            time.sleep(0.1)  # polling a starting process, with a deadline
-
-
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--clients", default="100,1000", help="comma-separated N values")
     parser.add_argument("--pairs", type=int, default=11)
     parser.add_argument("--latency-events", type=int, default=200)
@@ -241,44 +203,43 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     sizes = [int(x) for x in args.clients.split(",")]
 
-    from redis_patterns.servers import RedisServer, free_port
-
     results = []
     with RedisServer(name="bench-realtime", config={"maxclients": "10000"}) as server:
-        env = {**os.environ, "REDIS_URL": server.url, "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-" + "k" * 50),
-               "VAR_DIR": tempfile.mkdtemp(prefix="bench-var-"), "DJANGO_SETTINGS_MODULE": "config.settings",
-               "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "0", "REDIS_KEY_PREFIX": "bench", "LOG_LEVEL": "WARNING"}
-        for name in ("REDIS_SENTINELS", "REDIS_CLUSTER_NODES", "CHANNEL_REDIS_URL"):
-            env.pop(name, None)
-        os.environ.update({k: env[k] for k in ("REDIS_URL", "SECRET_KEY", "VAR_DIR", "DJANGO_SETTINGS_MODULE",
-                                               "ALLOWED_HOSTS", "DEBUG", "REDIS_KEY_PREFIX")})
-        import django
-        from django.core.management import call_command
-
-        django.setup()
-        call_command("migrate", verbosity=0)
+        env = setup_django(server, migrate=True, ALLOWED_HOSTS="127.0.0.1")
         from django.contrib.sessions.backends.db import SessionStore
 
         store = SessionStore()
         store.create()
-        port = free_port()
-        web = _start_server(env, port)
-        publisher = Publisher(env)
-        try:
-            for n in sizes:
-                results.append(asyncio.run(measure(
-                    n, url=f"ws://127.0.0.1:{port}/ws/notifications/", origin=f"http://127.0.0.1:{port}",
-                    session_key=store.session_key, publisher=publisher, pairs=args.pairs,
-                    latency_events=args.latency_events, timeout=args.timeout)))
-        finally:
-            publisher.close()
-            web.terminate()
-            web.wait(timeout=10)
+        with web_server(env, "--ws", "websockets-sansio") as port:
+            publisher = Publisher(env)
+            try:
+                for n in sizes:
+                    results.append(asyncio.run(measure(
+                        n, url=f"ws://127.0.0.1:{port}/ws/notifications/", origin=f"http://127.0.0.1:{port}",
+                        session_key=store.session_key, publisher=publisher, pairs=args.pairs,
+                        latency_events=args.latency_events, timeout=args.timeout)))
+            finally:
+                publisher.close()
     return report(results, args)
 
 
 def report(results: list[dict], args: argparse.Namespace) -> str:
-    lines = [
+    fanout, latency = [], []
+    for res in results:
+        rows = res["rows"]
+        last = [r["last_ms"] for r in rows]
+        solo = [r["solo_ms"] for r in rows]
+        ratio = [r["last_ms"] / r["solo_ms"] for r in rows if r["solo_ms"] > 0]
+        lost = sum(r["lost"] + r["solo_lost"] for r in rows)
+        fanout.append((f"{res['n']:,}", f"{res['connect_s']:.1f}", f"{statistics.median(last):.1f} ({spread(last)})",
+                       f"{statistics.median([r['p50_ms'] for r in rows]):.1f}",
+                       f"{statistics.median([r['p99_ms'] for r in rows]):.1f}",
+                       f"{lost} of {len(rows) * (res['n'] + 1):,}", f"{statistics.median(solo):.1f} ({spread(solo)})",
+                       f"{statistics.median(ratio):.1f}× ({spread(ratio)})"))
+        lat = [x / 1e6 for x in res["latency_ns"]]
+        latency.append((f"{res['n']:,}", f"{percentile(lat, 0.5):.2f}", f"{percentile(lat, 0.99):.2f}",
+                        f"{max(lat):.2f}", res["latency_lost"], res["duplicates"]))
+    return emit([
         "Setup: one uvicorn worker (`websockets-sansio`), channels-redis core layer and the event streams on a "
         "private redis-server, a publisher process calling the sync `publish_event` (as a stream worker does), "
         "and all N clients in one asyncio process. Client, server, publisher and Redis share the machine's 2 "
@@ -287,33 +248,13 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         "",
         f"### Fan-out: one broadcast to N clients ({args.pairs} alternating pairs per N; median, IQR)",
         "",
-        "| N | connect all (s) | last client has it (ms) | p50 over clients (ms) | p99 over clients (ms) "
-        "| lost | one recipient, same load (ms) | last client / one recipient |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for res in results:
-        rows = res["rows"]
-        last = [r["last_ms"] for r in rows]
-        solo = [r["solo_ms"] for r in rows]
-        ratio = [r["last_ms"] / r["solo_ms"] for r in rows if r["solo_ms"] > 0]
-        lost = sum(r["lost"] + r["solo_lost"] for r in rows)
-        lines.append(
-            f"| {res['n']:,} | {res['connect_s']:.1f} | {statistics.median(last):.1f} ({spread(last)}) "
-            f"| {statistics.median([r['p50_ms'] for r in rows]):.1f} | {statistics.median([r['p99_ms'] for r in rows]):.1f} "
-            f"| {lost} of {len(rows) * (res['n'] + 1):,} | {statistics.median(solo):.1f} ({spread(solo)}) "
-            f"| {statistics.median(ratio):.1f}× ({spread(ratio)}) |")
-    lines += [
+        *md_table(["N", "connect all (s)", "last client has it (ms)", "p50 over clients (ms)", "p99 over clients (ms)",
+                   "lost", "one recipient, same load (ms)", "last client / one recipient"], fanout, align="r" * 8),
         "",
         f"### Event latency: publish in another process -> one client ({args.latency_events} events, one at a time)",
         "",
-        "| N sockets open | p50 (ms) | p99 (ms) | max (ms) | lost | duplicates |",
-        "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for res in results:
-        lat = [x / 1e6 for x in res["latency_ns"]]
-        lines.append(f"| {res['n']:,} | {percentile(lat, 50):.2f} | {percentile(lat, 99):.2f} | {max(lat):.2f} "
-                     f"| {res['latency_lost']} | {res['duplicates']} |")
-    lines += [
+        *md_table(["N sockets open", "p50 (ms)", "p99 (ms)", "max (ms)", "lost", "duplicates"], latency,
+                  align="r" * 6),
         "",
         "Latency is measured from just before the publisher's `publish_event` call (append to the stream, then "
         "`group_send` on the process's long-lived send loop) to the client parsing the frame. The broadcast "
@@ -324,14 +265,14 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         "Per-pair rows (N, last client ms, solo ms, lost):",
         "",
         "```",
-    ]
-    for res in results:
-        for r in res["rows"]:
-            lines.append(f"N={res['n']:>5}  last={r['last_ms']:8.1f}  solo={r['solo_ms']:7.2f}  lost={r['lost']}")
-    lines.append("```")
-    return "\n".join(lines)
+        *(f"N={res['n']:>5}  last={r['last_ms']:8.1f}  solo={r['solo_ms']:7.2f}  lost={r['lost']}"
+          for res in results for r in res["rows"]),
+        "```",
+    ])
 
 
 if __name__ == "__main__":
     if "--publisher" in sys.argv:
         publisher()
+    else:
+        main()

@@ -16,19 +16,16 @@ Measures:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from bench.common import ROOT, arguments, emit, md_table, raw_get_floor_us
 from redis_patterns.servers import RedisServer
 
-ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / "var" / "bench"
 DEFAULT_VERSIONS = ["6.4.0", "7.0.1", "8.1.0"]
 HIREDIS = "hiredis==3.5.0"
@@ -101,22 +98,6 @@ def ensure_venv(version: str, *, progress) -> Path:
     return python
 
 
-def raw_socket_get_us(port: int, n: int = 3000) -> float:
-    """p50 of a GET sent and read on a bare socket: the floor for any client."""
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        cmd = b"*2\r\n$3\r\nGET\r\n$8\r\nbench:key\r\n"
-        lat = []
-        for i in range(n + 500):
-            t0 = time.perf_counter_ns()
-            sock.sendall(cmd)
-            sock.recv(256)
-            if i >= 500:
-                lat.append(time.perf_counter_ns() - t0)
-    lat.sort()
-    return lat[len(lat) // 2] / 1000
-
-
 def run(versions: list[str], rounds: int, extra: dict, progress) -> dict:
     pythons = {v: ensure_venv(v, progress=progress) for v in versions}
     results: dict[str, list[dict]] = {v: [] for v in versions}
@@ -129,42 +110,38 @@ def run(versions: list[str], rounds: int, extra: dict, progress) -> dict:
                     capture_output=True, text=True, check=True,
                 ).stdout
                 results[v].append(json.loads(out))
-            floors.append(raw_socket_get_us(server.port))
+            floors.append(raw_get_floor_us(server.port, key="bench:key"))
             progress(f"round {rnd + 1}/{rounds} done")
     return {"results": results, "raw_socket_get_us": statistics.median(floors)}
 
 
-def table(data: dict) -> str:
+def table(data: dict) -> list[str]:
     results = data["results"]
     base = next(iter(results))
     med = {
         v: {k: statistics.median(r[k] for r in rows) for k in ("get_p50_us", "get_p99_us", "pipeline_set_per_s")}
         for v, rows in results.items()
     }
-    lines = [
-        "| redis-py | parser | GET p50 µs | GET p99 µs | GET p50 vs " + base + " | pipelined SET/s | SET/s vs " + base + " |",
-        "|---|---|---:|---:|---:|---:|---:|",
+    return [
+        *md_table(["redis-py", "parser", "GET p50 µs", "GET p99 µs", f"GET p50 vs {base}", "pipelined SET/s",
+                   f"SET/s vs {base}"],
+                  [(v, results[v][0]["parser"], f"{m['get_p50_us']:.1f}", f"{m['get_p99_us']:.1f}",
+                    f"{m['get_p50_us'] / med[base]['get_p50_us']:.2f}x", f"{m['pipeline_set_per_s']:,.0f}",
+                    f"{m['pipeline_set_per_s'] / med[base]['pipeline_set_per_s']:.2f}x") for v, m in med.items()],
+                  align="llrrrrr"),
+        "",
+        f"Raw-socket GET p50 (the floor, no client library): {data['raw_socket_get_us']:.1f} µs.",
+        "",
+        "Where a pipelined `SET` spends its time (cProfile, 2 pipelines of 1,000):",
+        "",
+        *md_table(["redis-py", "Python calls per SET", "functions with the most own time"],
+                  [(v, f"{rows[0]['calls_per_set']:.0f}", ", ".join(f"`{n}`" for n in rows[0]["top_own_time"]))
+                   for v, rows in results.items()], align="lrl"),
     ]
-    for v, m in med.items():
-        lines.append(
-            f"| {v} | {results[v][0]['parser']} | {m['get_p50_us']:.1f} | {m['get_p99_us']:.1f} | "
-            f"{m['get_p50_us'] / med[base]['get_p50_us']:.2f}x | {m['pipeline_set_per_s']:,.0f} | "
-            f"{m['pipeline_set_per_s'] / med[base]['pipeline_set_per_s']:.2f}x |"
-        )
-    lines.append("")
-    lines.append(f"Raw-socket GET p50 (the floor, no client library): {data['raw_socket_get_us']:.1f} µs.")
-    lines.append("")
-    lines.append("Where a pipelined `SET` spends its time (cProfile, 2 pipelines of 1,000):")
-    lines.append("")
-    lines.append("| redis-py | Python calls per SET | functions with the most own time |")
-    lines.append("|---|---:|---|")
-    for v, rows in results.items():
-        lines.append(f"| {v} | {rows[0]['calls_per_set']:.0f} | {', '.join(f'`{n}`' for n in rows[0]['top_own_time'])} |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--versions", nargs="+", default=DEFAULT_VERSIONS)
     parser.add_argument("--client-kwargs", default="{}", help="JSON kwargs for Redis.from_url in every probe")
@@ -174,9 +151,7 @@ def main(argv: list[str] | None = None) -> str:
         sys.stderr.write(f"[redis-py versions] {msg}\n")
 
     data = run(args.versions, args.rounds, json.loads(args.client_kwargs), progress)
-    out = table(data)
-    sys.stdout.write(out + "\n")
-    return out
+    return emit(table(data))
 
 
 if __name__ == "__main__":

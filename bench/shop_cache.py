@@ -27,49 +27,26 @@ as the median with the min-max range.
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
 import redis
 
-from redis_patterns.servers import RedisServer, free_port
+from bench.common import ROOT, arguments, django_env, emit, manage, md_table, percentile, web_server
+from redis_patterns.servers import RedisServer
 
-ROOT = Path(__file__).resolve().parent.parent
 HOT = 50
 
 
 def _env(server: RedisServer, var_dir: str, cache_on: bool) -> dict[str, str]:
-    return {**os.environ, "REDIS_URL": server.url, "VAR_DIR": var_dir, "DJANGO_SETTINGS_MODULE": "bench.shop_site",
-            "SECRET_KEY": "bench-" + "k" * 50, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1",
-            "REDIS_KEY_PREFIX": "bench", "LOG_LEVEL": "WARNING", "SHOP_CACHE_ENABLED": "1" if cache_on else "0",
-            # The load comes from one IP: an API rate limit would turn it into 429s.
-            "RATELIMIT_ENABLED": "0"}
-
-
-def _start_web(env: dict[str, str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port",
-         str(port), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()) from None
-            time.sleep(0.1)
-    raise RuntimeError("uvicorn did not start")
+    return django_env(server, settings="bench.shop_site", var_dir=var_dir, ALLOWED_HOSTS="127.0.0.1",
+                      SHOP_CACHE_ENABLED="1" if cache_on else "0",
+                      # The load comes from one IP: an API rate limit would turn it into 429s.
+                      RATELIMIT_ENABLED="0")
 
 
 def _load(port: int, paths: list[str], requests: int, concurrency: int, warmup: int) -> dict:
@@ -79,15 +56,15 @@ def _load(port: int, paths: list[str], requests: int, concurrency: int, warmup: 
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout
     result = json.loads(out)
-    lat = sorted(result["latencies_ms"])
+    lat = result["latencies_ms"]
     result["rps"] = len(lat) / result["wall_s"]
-    result["p50"] = lat[len(lat) // 2]
-    result["p99"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    result["p50"] = percentile(lat, 0.5)
+    result["p99"] = percentile(lat, 0.99)
     return result
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -95,14 +72,14 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
 
     var_dir = tempfile.mkdtemp(prefix="bench-shop-")
-    with RedisServer(name="bench-shop") as server:
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(RedisServer(name="bench-shop"))
         env_on, env_off = _env(server, var_dir, True), _env(server, var_dir, False)
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env_on, check=True)
-        subprocess.run([sys.executable, "manage.py", "seed_demo", "--products", str(args.products), "--quiet"],
-                       cwd=ROOT, env=env_on, check=True, stdout=subprocess.DEVNULL)
-        port_on, port_off = free_port(), free_port()
-        web_on, web_off = _start_web(env_on, port_on), _start_web(env_off, port_off)
+        manage(env_on, "migrate", "-v0")
+        manage(env_on, "seed_demo", "--products", str(args.products), "--quiet")
+        port_on, port_off = stack.enter_context(web_server(env_on)), stack.enter_context(web_server(env_off))
         flusher = redis.Redis(host=server.host, port=server.port)
+        stack.callback(flusher.close)
         hot_pages = [f"/shop/products/{i}/" for i in range(1, HOT + 1)]
         hot_api = [f"/api/products/{i}" for i in range(1, HOT + 1)]
         warm = 4 * HOT // args.concurrency + 1
@@ -120,20 +97,14 @@ def main(argv: list[str] | None = None) -> str:
         }
         results: dict[str, list[dict]] = {name: [] for name in modes}
         names = list(modes)
-        try:
-            for name in names:  # warm-up round, not recorded
-                modes[name]()
-            for rnd in range(args.rounds):
-                order = names[rnd % len(names):] + names[: rnd % len(names)]
-                for name in order:
-                    results[name].append(modes[name]())
-                    sys.stderr.write(f"\r[shop_cache] round {rnd + 1}/{args.rounds}: {name:28}")
-            sys.stderr.write("\n")
-        finally:
-            for proc in (web_on, web_off):
-                proc.terminate()
-                proc.wait(10)
-            flusher.close()
+        for name in names:  # warm-up round, not recorded
+            modes[name]()
+        for rnd in range(args.rounds):
+            order = names[rnd % len(names):] + names[: rnd % len(names)]
+            for name in order:
+                results[name].append(modes[name]())
+                sys.stderr.write(f"\r[shop_cache] round {rnd + 1}/{args.rounds}: {name:28}")
+        sys.stderr.write("\n")
 
     def med(name: str, field: str) -> float:
         return statistics.median(r[field] for r in results[name])
@@ -158,25 +129,23 @@ def main(argv: list[str] | None = None) -> str:
         n = sum(total.values()) or 1
         return ", ".join(f"{k} rtt: {100 * v / n:.1f}%" for k, v in sorted(total.items()))
 
-    lines = [
+    ratios = []
+    for a, b in (("page: cache hit", "page: no cache"), ("page: cache hit", "page: trivial view"),
+                 ("page: cache hit", "page: cache miss"), ("api: cache hit", "api: no cache"),
+                 ("api: cache hit", "api: trivial JsonResponse")):
+        m, lo, hi = ratio(a, b)
+        ratios.append((f"{a} / {b}", f"{m:.2f}x", f"{lo:.2f}–{hi:.2f}"))
+    return emit([
         f"{args.rounds} rounds × {args.requests} requests per mode, {args.concurrency} keep-alive connections from "
         "`bench/httpload.py` in its own process; uvicorn, 1 worker per server (cache on / cache off); "
         f"SQLite with {args.products} products; one private redis-server on loopback. Client and servers share "
         "2 cores (and the machine is shared with other work), so absolute numbers are noisy: read the ratios.",
         "",
-        "| mode | req/s (median) | p50 ms | p99 ms | X-Cache seen | Redis round trips per request |",
-        "|---|---:|---:|---:|---|---|",
-    ]
-    for name in names:
-        lines.append(f"| {name} | {med(name, 'rps'):.0f} | {med(name, 'p50'):.2f} | {med(name, 'p99'):.2f} | "
-                     f"{states(name)} | {rtts(name) or '-'} |")
-    lines += ["", "| ratio (throughput, per round) | median | min–max |", "|---|---:|---:|"]
-    for a, b in (("page: cache hit", "page: no cache"), ("page: cache hit", "page: trivial view"),
-                 ("page: cache hit", "page: cache miss"), ("api: cache hit", "api: no cache"),
-                 ("api: cache hit", "api: trivial JsonResponse")):
-        m, lo, hi = ratio(a, b)
-        lines.append(f"| {a} / {b} | {m:.2f}x | {lo:.2f}–{hi:.2f} |")
-    lines += [
+        *md_table(["mode", "req/s (median)", "p50 ms", "p99 ms", "X-Cache seen", "Redis round trips per request"],
+                  [(name, f"{med(name, 'rps'):.0f}", f"{med(name, 'p50'):.2f}", f"{med(name, 'p99'):.2f}",
+                    states(name), rtts(name) or "-") for name in names], align="lrrrll"),
+        "",
+        *md_table(["ratio (throughput, per round)", "median", "min–max"], ratios),
         "",
         "Targets (issue 3): a cached product page makes at most 1 Redis round trip (the cache `GET` and the "
         "view counter's `HINCRBY` are one pipeline), and its throughput is at least 0.8x a trivial Django view "
@@ -185,10 +154,7 @@ def main(argv: list[str] | None = None) -> str:
         "not the cache: the site-wide Redis health probe (`config.context_processors`, pages only, one PING "
         "per process every 2 s) and the shop's switches (`shop.caching.switches`, one HGETALL per process "
         "every 2 s).",
-    ]
-    out = "\n".join(lines)
-    sys.stdout.write(out + "\n")
-    return out
+    ])
 
 
 if __name__ == "__main__":

@@ -25,9 +25,7 @@ by other engineers' jobs while it ran): read ratios, not absolute numbers.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
-import os
 import pstats
 import signal
 import statistics
@@ -38,37 +36,10 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from bench.common import ROOT, ab_order, arguments, emit, md_table, percentile, setup_django, spread
 from redis_patterns.servers import RedisServer
 
-ROOT = Path(__file__).resolve().parent.parent
 NOOP_STREAM = "bench:{b}:stream"
-
-
-def _setup(server: RedisServer, db_path: Path) -> dict[str, str]:
-    env = {
-        "REDIS_URL": server.url,
-        "DATABASE_URL": f"sqlite:///{db_path}",
-        "SECRET_KEY": "bench-" + "k" * 50,
-        "VAR_DIR": str(db_path.parent),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "LOG_LEVEL": "WARNING",
-        "REDIS_KEY_PREFIX": "bench",
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return {**os.environ, **env}
-
-
-def _q(values: list[float]) -> tuple[float, float, float]:
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    q1, q2, q3 = statistics.quantiles(values, n=4)
-    return q1, statistics.median(values), q3
 
 
 # --- 1. framework vs raw floor ----------------------------------------------------------------
@@ -113,31 +84,30 @@ def _framework(client, count: int) -> int:
         done += n
 
 
-def bench_floor(pairs: int, entries: int) -> list[str]:
+def bench_floor(pairs: int, entries: int) -> list[tuple]:
     from config.redis import build_client
 
     client = build_client(socket_timeout=10)
     rows = []
     for count, n in ((100, entries), (1, max(1000, entries // 7))):
         raw_rates, fw_rates, ratios = [], [], []
-        for pair in range(pairs + 1):  # pair 0 is the warm-up
+        for pair in range(-1, pairs):  # pair -1 is the warm-up
             result = {}
-            for mode in (("raw", "fw") if pair % 2 else ("fw", "raw")):
+            for mode in ab_order(pair, "raw", "fw"):
                 _fill(client, n)
                 t0 = time.perf_counter()
                 done = (_raw if mode == "raw" else _framework)(client, count)
                 result[mode] = done / (time.perf_counter() - t0)
                 assert done == n, (mode, done, n)
-            if pair:
+            if pair >= 0:
                 raw_rates.append(result["raw"])
                 fw_rates.append(result["fw"])
                 ratios.append(result["fw"] / result["raw"])
-            sys.stderr.write(f"\r[streams] floor COUNT {count} pair {pair}/{pairs}: raw {result['raw']:,.0f}/s, "
+            sys.stderr.write(f"\r[streams] floor COUNT {count} pair {pair + 1}/{pairs}: raw {result['raw']:,.0f}/s, "
                              f"framework {result['fw']:,.0f}/s   ")
         sys.stderr.write("\n")
-        lo, ratio, hi = _q(ratios)
-        rows.append(f"| {count} | {n:,} | {statistics.median(raw_rates):,.0f} | {statistics.median(fw_rates):,.0f} "
-                    f"| **{ratio:.2f}x** | {lo:.2f}–{hi:.2f} |")
+        rows.append((count, f"{n:,}", f"{statistics.median(raw_rates):,.0f}", f"{statistics.median(fw_rates):,.0f}",
+                     f"**{statistics.median(ratios):.2f}x**", spread(ratios)))
     client.delete(NOOP_STREAM, "bench:{b}:stats")
     client.close()
     return rows
@@ -218,14 +188,14 @@ def _completed() -> int:
 # --- 2. throughput with 1 and 2 processes --------------------------------------------------------
 
 
-def bench_processes(env: dict[str, str], orders: int, pairs: int) -> list[str]:
+def bench_processes(env: dict[str, str], orders: int, pairs: int) -> list[tuple]:
     from config.redis import get_redis
     from workers import keys
 
     client = get_redis()
     rates: dict[int, list[float]] = {1: [], 2: []}
     for pair in range(pairs):
-        for k in ((1, 2) if pair % 2 == 0 else (2, 1)):
+        for k in ab_order(pair, 1, 2):
             _reset(client)
             ids = _orders(orders)
             client.xgroup_create(keys.orders_stream(), "bench", id="$", mkstream=True)
@@ -246,9 +216,9 @@ def bench_processes(env: dict[str, str], orders: int, pairs: int) -> list[str]:
     sys.stderr.write("\n")
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     ratios = [b / a for a, b in zip(rates[1], rates[2], strict=True)]
-    lo, mid, hi = _q(ratios)
-    return [f"| 1 | {one:.0f} | {min(rates[1]):.0f}–{max(rates[1]):.0f} | 1.00x | |",
-            f"| 2 | {two:.0f} | {min(rates[2]):.0f}–{max(rates[2]):.0f} | **{mid:.2f}x** | {lo:.2f}–{hi:.2f} |"]
+    return [(1, f"{one:.0f}", f"{min(rates[1]):.0f}–{max(rates[1]):.0f}", "1.00x", ""),
+            (2, f"{two:.0f}", f"{min(rates[2]):.0f}–{max(rates[2]):.0f}", f"**{statistics.median(ratios):.2f}x**",
+             spread(ratios))]
 
 
 # --- 3. profile ---------------------------------------------------------------------------------
@@ -308,20 +278,20 @@ def bench_profile(orders: int) -> list[str]:
             continue
         buckets[_bucket(filename)] = buckets.get(_bucket(filename), 0.0) + tottime
     total = sum(buckets.values()) or 1
-    rows = [f"| {name} | {seconds * 1000 / orders:.2f} | {seconds / total:.0%} |"
+    rows = [(name, f"{seconds * 1000 / orders:.2f}", f"{seconds / total:.0%}")
             for name, seconds in sorted(buckets.items(), key=lambda kv: -kv[1])]
-    rows.append(f"| **total (profiled)** | {total * 1000 / orders:.2f} | 100% |")
+    rows.append(("**total (profiled)**", f"{total * 1000 / orders:.2f}", "100%"))
     summary = (f"{orders} orders in {wall:.2f} s in one in-process worker ({orders / wall:.0f} orders/s under "
                f"the profiler); per order: {len(queries) / orders:.1f} database queries, "
                f"{trace.round_trip_count / orders:.2f} Redis round trips.")
     wclient.close()
-    return [summary, "", "| where | ms per order | share |", "|---|---:|---:|", *rows]
+    return [summary, "", *md_table(["where", "ms per order", "share"], rows)]
 
 
 # --- 4. end-to-end latency -------------------------------------------------------------------------
 
 
-def bench_latency(env: dict[str, str], rate: float, seconds: float) -> list[str]:
+def bench_latency(env: dict[str, str], rate: float, seconds: float) -> list[tuple]:
     from config.redis import get_redis
     from shop.models import Order
     from workers import keys, services
@@ -354,16 +324,14 @@ def bench_latency(env: dict[str, str], rate: float, seconds: float) -> list[str]
     finally:
         _stop(procs)
     done = dict(Order.objects.filter(pk__in=list(starts)).values_list("pk", "updated_at"))
-    latencies = sorted((done[pk].timestamp() - t0) * 1000 for pk, t0 in starts.items())
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    latencies = [(done[pk].timestamp() - t0) * 1000 for pk, t0 in starts.items()]
     achieved = len(starts) / seconds
-    return [f"| {rate:.0f}/s ({achieved:.0f}/s achieved) | {len(starts)} | 2 | {p50:.1f} | {p99:.1f} | "
-            f"{latencies[-1]:.1f} |"]
+    return [(f"{rate:.0f}/s ({achieved:.0f}/s achieved)", len(starts), 2, f"{percentile(latencies, 0.5):.1f}",
+             f"{percentile(latencies, 0.99):.1f}", f"{max(latencies):.1f}")]
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--pairs", type=int, default=11)
     parser.add_argument("--entries", type=int, default=20_000, help="entries per floor run at COUNT 100")
     parser.add_argument("--orders", type=int, default=600, help="orders per throughput run")
@@ -375,7 +343,8 @@ def main(argv: list[str] | None = None) -> str:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-streams-"))
     with RedisServer(name="bench-streams") as server:
-        env = _setup(server, tmp / "db.sqlite3")
+        # a file SQLite database (WAL), shared with the worker processes
+        env = setup_django(server, migrate=True, VAR_DIR=str(tmp), DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}")
         floor = bench_floor(args.pairs, args.entries)
         procs = bench_processes(env, args.orders, args.process_pairs)
         profile = bench_profile(args.profile_orders)
@@ -392,18 +361,16 @@ def main(argv: list[str] | None = None) -> str:
         "trace, per-entry error handling, claim/trim scheduling, stats `HINCRBY`+`EXPIRE` pipelined into an "
         "`XACK` once a second). Target: ≥ 0.8x.",
         "",
-        "| COUNT | entries per run | raw floor msg/s | framework msg/s | framework / floor (median) | IQR |",
-        "|---:|---:|---:|---:|---:|---:|",
-        *floor,
+        *md_table(["COUNT", "entries per run", "raw floor msg/s", "framework msg/s", "framework / floor (median)",
+                   "IQR"], floor, align="rrrrrr"),
         "",
         "## 2. Order throughput with the real handler: 1 vs 2 worker processes",
         "",
         f"{args.orders} orders produced at once; `run_stream_worker` processes (COUNT 100), file SQLite (WAL); "
         f"orders/s from the first XADD to the last `completed`; {args.process_pairs} alternating pairs.",
         "",
-        "| processes | orders/s (median) | range | vs 1 process (median) | IQR |",
-        "|---:|---:|---:|---:|---:|",
-        *procs,
+        *md_table(["processes", "orders/s (median)", "range", "vs 1 process (median)", "IQR"], procs,
+                  align="rrrrr"),
         "",
         "Both processes write to one SQLite file, which admits one writer at a time, and share the 2 cores with "
         "redis-server and the producer: the second process helps only where the handler waits on something other "
@@ -424,13 +391,9 @@ def main(argv: list[str] | None = None) -> str:
         f"The checkout service called in-process at a steady rate for {args.seconds:.0f} s; 2 worker processes; "
         "latency from the checkout call to the `completed` transition's timestamp.",
         "",
-        "| load | orders | worker processes | p50 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|",
-        *latency,
+        *md_table(["load", "orders", "worker processes", "p50 ms", "p99 ms", "max ms"], latency),
     ]
-    text = "\n".join(out)
-    sys.stdout.write(text + "\n")
-    return text
+    return emit(out)
 
 
 if __name__ == "__main__":

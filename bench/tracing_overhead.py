@@ -19,26 +19,14 @@ per-command bookkeeping).
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 
+from bench.common import ab_order, arguments, emit, md_table, setup_django, spread
 from redis_patterns.servers import RedisServer
 
 PAGES = ["/", "/patterns/pipelining/"]
-
-
-def _setup(server: RedisServer) -> None:
-    os.environ["REDIS_URL"] = server.url
-    os.environ.setdefault("SECRET_KEY", "bench-" + "k" * 50)
-    os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-var-")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    import django
-
-    django.setup()
 
 
 def _block(traced: bool, path: str, requests: int, warmup: int) -> tuple[float, float]:
@@ -110,23 +98,22 @@ def _micro(server: RedisServer, pairs: int = 7, n: int = 3000) -> tuple[float, f
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--pairs", type=int, default=31)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args(argv)
 
-    rows = []
+    wall_rows, cpu_rows = [], []
     with RedisServer(name="bench-tracing") as server:
-        _setup(server)
+        setup_django(server)
         for path in PAGES:
             wall = {True: [], False: []}
             cpu = {True: [], False: []}
             wall_ratios, cpu_ratios = [], []
             for pair in range(args.pairs):
                 # alternate which mode goes first, so drift hurts both alike
-                order = (True, False) if pair % 2 == 0 else (False, True)
-                result = {mode: _block(mode, path, args.requests, args.warmup) for mode in order}
+                result = {mode: _block(mode, path, args.requests, args.warmup) for mode in ab_order(pair, True, False)}
                 for mode in (True, False):
                     wall[mode].append(result[mode][0])
                     cpu[mode].append(result[mode][1])
@@ -135,49 +122,38 @@ def main(argv: list[str] | None = None) -> str:
                 sys.stderr.write(f"\r[tracing overhead] {path} pair {pair + 1}/{args.pairs}: "
                                  f"on {result[True][0]:.0f} µs, off {result[False][0]:.0f} µs   ")
             sys.stderr.write("\n")
-            rows.append((path, statistics.median(wall[False]), statistics.median(wall[True]),
-                         statistics.median(wall_ratios), *statistics.quantiles(wall_ratios, n=4)[::2],
-                         statistics.median(cpu[False]), statistics.median(cpu[True]),
-                         statistics.median(cpu_ratios), *statistics.quantiles(cpu_ratios, n=4)[::2]))
+            for rows, times, ratios in ((wall_rows, wall, wall_ratios), (cpu_rows, cpu, cpu_ratios)):
+                rows.append((f"`{path}`", f"{statistics.median(times[False]):.0f}",
+                             f"{statistics.median(times[True]):.0f}", f"{statistics.median(ratios):.3f}x",
+                             spread(ratios, 3)))
         get_plain, get_traced, panel_us, panel_rts = _micro(server)
 
-    lines = [
+    return emit([
         f"{args.pairs} alternating pairs × {args.requests} requests per block (after {args.warmup} warm-up "
         "requests), Django test client in-process, one private redis-server on loopback.",
         "",
         "Wall clock (what a visitor waits; includes Redis and the noise of a shared machine):",
         "",
-        "| page | off µs/req | on µs/req | ratio on/off (median of pairs) | interquartile range |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for path, off, on, ratio, lo, hi, *_ in rows:
-        lines.append(f"| `{path}` | {off:.0f} | {on:.0f} | {ratio:.3f}x | {lo:.3f}–{hi:.3f} |")
-    lines += [
+        *md_table(["page", "off µs/req", "on µs/req", "ratio on/off (median of pairs)", "interquartile range"],
+                  wall_rows),
         "",
         "CPU time of the web process (what tracing adds is Python work; this excludes waiting and other "
         "processes, so it is the steadier measure):",
         "",
-        "| page | off CPU µs/req | on CPU µs/req | ratio on/off (median of pairs) | interquartile range |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for path, *_, off, on, ratio, lo, hi in rows:
-        lines.append(f"| `{path}` | {off:.0f} | {on:.0f} | {ratio:.3f}x | {lo:.3f}–{hi:.3f} |")
-    lines += [
+        *md_table(["page", "off CPU µs/req", "on CPU µs/req", "ratio on/off (median of pairs)",
+                   "interquartile range"], cpu_rows),
         "",
         "Target: at most 1.05x (tracing costs at most 5% of a request).",
         "",
         "Where the cost is (CPU time, measured directly in the same run; steadier than whole requests):",
         "",
-        "| what | CPU µs |",
-        "|---|---:|",
-        f"| GET, plain connection (median of 7 × 3,000) | {get_plain:.1f} |",
-        f"| GET, tracing connection inside an open trace | {get_traced:.1f} |",
-        f"| bookkeeping per round trip (difference) | {get_traced - get_plain:.1f} |",
-        f"| rendering the panel for a {panel_rts}-round-trip page | {panel_us:.0f} |",
-    ]
-    out = "\n".join(lines)
-    sys.stdout.write(out + "\n")
-    return out
+        *md_table(["what", "CPU µs"], [
+            ("GET, plain connection (median of 7 × 3,000)", f"{get_plain:.1f}"),
+            ("GET, tracing connection inside an open trace", f"{get_traced:.1f}"),
+            ("bookkeeping per round trip (difference)", f"{get_traced - get_plain:.1f}"),
+            (f"rendering the panel for a {panel_rts}-round-trip page", f"{panel_us:.0f}"),
+        ]),
+    ])
 
 
 if __name__ == "__main__":

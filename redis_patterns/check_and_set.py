@@ -38,7 +38,7 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
-from redis_patterns import idempotency
+from redis_patterns.scripts import loader
 
 
 class TooMuchContentionError(Exception):
@@ -54,7 +54,7 @@ class Debit:
 
 def debit_lua(client: Any, key: str, amount: int) -> Debit:
     """Take ``amount`` from the integer at ``key`` if it covers it; one script call."""
-    ok, balance = idempotency.scripts().call(client, "debit_if_enough", keys=[key], args=[amount])
+    ok, balance = loader("redis_patterns").call(client, "debit_if_enough", keys=[key], args=[amount])
     return Debit(bool(ok), int(balance))
 
 

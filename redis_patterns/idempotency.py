@@ -50,13 +50,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from redis_patterns.scripts import Scripts, loader
+from redis_patterns.scripts import loader
 
 State = Literal["acquired", "pending", "done", "mismatch"]
-
-def scripts() -> Scripts:
-    """The loader for ``redis_patterns/lua`` (built on first use; nothing connects at import)."""
-    return loader("redis_patterns")
 
 
 def fingerprint(payload: Any) -> str:
@@ -82,19 +78,21 @@ class Claim:
 def begin(client: Any, key: str, request_fingerprint: str, *, pending_ttl_ms: int = 30_000) -> Claim:
     """Claim ``key`` for this request, or learn its state (one round trip)."""
     token = secrets.token_hex(16)
-    state, result = scripts().call(client, "idempotency_begin", keys=[key],
-                                   args=[request_fingerprint, token, pending_ttl_ms])
+    state, result = loader("redis_patterns").call(client, "idempotency_begin", keys=[key],
+                                                  args=[request_fingerprint, token, pending_ttl_ms])
     return Claim(state=state, result=result or None, token=token, key=key)
 
 
 def complete(client: Any, claim: Claim, result: str, *, ttl_ms: int = 24 * 3600 * 1000) -> bool:
     """Store the result of the work for ``ttl_ms``; False if the claim was lost meanwhile."""
-    return bool(scripts().call(client, "idempotency_finish", keys=[claim.key], args=[claim.token, result, ttl_ms]))
+    return bool(loader("redis_patterns").call(client, "idempotency_finish", keys=[claim.key],
+                                             args=[claim.token, result, ttl_ms]))
 
 
 def release(client: Any, claim: Claim) -> bool:
     """Give the key back (the work failed; a retry with the same key may run it)."""
-    return bool(scripts().call(client, "idempotency_finish", keys=[claim.key], args=[claim.token, "", 0]))
+    return bool(loader("redis_patterns").call(client, "idempotency_finish", keys=[claim.key],
+                                             args=[claim.token, "", 0]))
 
 
 def _interpret(values: list[Any], request_fingerprint: str) -> tuple[State, str | None] | None:

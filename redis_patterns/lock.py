@@ -6,9 +6,10 @@ Algorithm
     ``INCR fence``: the holder gets its random token (proof of ownership for
     release/extend) and a **fencing token**, a number strictly greater than
     any issued before for this lock.  **Release** and **extend** are Lua
-    compare-and-act: ``GET`` the lock, and ``DEL`` / ``PEXPIRE`` it only if it
-    still holds the caller's token, so an expired holder never frees or
-    prolongs someone else's lock.  **Blocking acquire** retries with jitter
+    compare-and-act (``lua/compare_and_delete.lua``, ``lua/lock_extend.lua``):
+    ``GET`` the lock, and ``DEL`` / ``PEXPIRE`` it only if it still holds the
+    caller's token, so an expired holder never frees or prolongs someone
+    else's lock.  **Blocking acquire** retries with jitter
     until a deadline, waiting at most the lock's remaining TTL each time.
 
 Guarantee, and its limit
@@ -66,7 +67,7 @@ Failure policy: fail closed
 Cluster
     The lock key and its fence counter are used together by one script, so
     they must share a ``{hash tag}``: e.g. ``lock:{report}`` and
-    ``lock:{report}:fence``.  The caller names both (see ``workers/keys_locks.py``).
+    ``lock:{report}:fence``.  The caller names both (see ``workers/keys.py``).
 
 Persistence
     The fence counter must survive restarts (AOF or RDB).  If a server loses
@@ -92,8 +93,9 @@ from redis_patterns.scripts import Scripts, loader
 
 log = logging.getLogger(__name__)
 
+
 def lock_scripts() -> Scripts:
-    """The loader for ``redis_patterns/lua`` (built on first use, never at import)."""
+    """The loader for ``redis_patterns/lua`` (kept for callers outside this package)."""
     return loader("redis_patterns")
 
 
@@ -139,13 +141,151 @@ def new_token() -> str:
     return secrets.token_hex(16)
 
 
-def _jitter_ms(attempt: int, base_ms: float, cap_ms: float) -> float:
-    # "Full jitter" backoff: waiters that collided spread out instead of
-    # retrying in lockstep.
-    return random.uniform(0, min(cap_ms, base_ms * (2 ** min(attempt, 10))))
+# --- what every lock here shares ------------------------------------------------------------
 
 
-class Lock:
+class _Retry:
+    """When a blocking acquire tries again: the one schedule of ``Lock``, ``AsyncLock`` and ``Redlock``.
+
+    "Full jitter" backoff (a random wait up to ``base * 2**attempt``, capped):
+    waiters that collided spread out instead of retrying in lockstep.  A wait
+    never outlasts the deadline, nor the current holder's remaining TTL when
+    the attempt reported it (the lock is free by then at the latest).
+    """
+
+    def __init__(self, timeout: float, base_ms: float, cap_ms: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.base_ms, self.cap_ms = base_ms, cap_ms
+        self.attempt = 0
+
+    def wait_s(self, holder_pttl_ms: int = 0) -> float | None:
+        """Seconds to sleep before the next attempt; ``None`` once the deadline has passed."""
+        left_ms = (self.deadline - time.monotonic()) * 1000
+        if left_ms <= 0:
+            return None
+        wait_ms = random.uniform(0, min(self.cap_ms, self.base_ms * (2 ** min(self.attempt, 10))))
+        if holder_pttl_ms > 0:
+            wait_ms = min(wait_ms, holder_pttl_ms)
+        self.attempt += 1
+        return max(1.0, min(wait_ms, left_ms)) / 1000
+
+
+def _acquire(attempt: Callable[[], tuple[Lease | None, int]], retry: _Retry,
+             sleep: Callable[[float], None]) -> Lease | None:
+    """The blocking acquire of ``Lock`` and ``Redlock`` (``AsyncLock.acquire`` is its async twin).
+
+    ``attempt()`` returns ``(lease, 0)`` on success, or ``(None, the holder's
+    remaining TTL in ms, 0 if unknown)``.
+    """
+    lease, holder_pttl_ms = attempt()
+    while lease is None and (wait := retry.wait_s(holder_pttl_ms)) is not None:
+        sleep(wait)
+        lease, holder_pttl_ms = attempt()
+    return lease
+
+
+class _FailClosed:
+    """A Redis error becomes ``LockUnavailable``: the caller must not enter the critical section.
+
+    A class rather than ``@contextmanager``: it is on every call's path, and costs a quarter as much.
+    """
+
+    __slots__ = ("action", "key")
+
+    def __init__(self, action: str, key: str) -> None:
+        self.action, self.key = action, key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, RedisError):
+            raise LockUnavailable(f"cannot reach Redis to {self.action} {self.key}: {exc}") from exc
+
+
+class _Holding:
+    """``with lock.hold(...) as lease`` (``async with`` for ``AsyncLock``): acquire or raise, release on exit."""
+
+    def __init__(self, lock: Lock | AsyncLock | Redlock, timeout: float, ttl_ms: int | None) -> None:
+        self.lock, self.timeout, self.ttl_ms = lock, timeout, ttl_ms
+        self.lease: Lease | None = None
+
+    def _got(self, lease: Lease | None) -> Lease:
+        if lease is None:
+            raise LockNotAcquired(f"{self.lock.key}{self.lock.busy}")
+        self.lease = lease
+        return lease
+
+    def _released(self, released: int) -> None:
+        # int: Redlock counts the servers that still held our token.
+        if not released:
+            log.warning("lock %s had expired before release (fence %s)", self.lock.key, self.lease.fence)
+
+    def _unreachable(self) -> None:
+        # The TTL frees it; the fence keeps a later holder safe meanwhile.
+        log.warning("could not release %s: Redis unavailable; it expires by its TTL", self.lock.key)
+
+    def __enter__(self) -> Lease:
+        return self._got(self.lock.acquire(timeout=self.timeout, ttl_ms=self.ttl_ms))
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._released(self.lock.release(self.lease))
+        except LockUnavailable:
+            self._unreachable()
+
+    async def __aenter__(self) -> Lease:
+        return self._got(await self.lock.acquire(timeout=self.timeout, ttl_ms=self.ttl_ms))
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            self._released(await self.lock.release(self.lease))
+        except LockUnavailable:
+            self._unreachable()
+
+
+class _SingleServerLock:
+    """What ``Lock`` and ``AsyncLock`` share: the keys, the TTL, the backoff, reading the scripts' replies."""
+
+    busy = " is held by someone else"  # what LockNotAcquired says after the key
+
+    def __init__(self, client: Any, key: str, fence_key: str, *, ttl_ms: int = 10_000,
+                 retry_base_ms: float = 10, retry_cap_ms: float = 200, scripts: Scripts | None = None) -> None:
+        if ttl_ms <= 0:
+            raise ValueError("ttl_ms must be positive")
+        self.client = client
+        self.key = key
+        self.fence_key = fence_key
+        self.ttl_ms = int(ttl_ms)
+        self.retry_base_ms = retry_base_ms
+        self.retry_cap_ms = retry_cap_ms
+        self.scripts = scripts or loader("redis_patterns")
+
+    def _acquired(self, reply: Sequence[Any], token: str, ttl_ms: int) -> tuple[Lease | None, int]:
+        """``lock_acquire`` answers ``{fence, 0}`` when we got it, ``{0, holder's PTTL}`` when busy."""
+        fence, pttl = int(reply[0]), int(reply[1])
+        if fence:
+            return Lease(token, fence, ttl_ms, time.monotonic(), ttl_ms), 0
+        return None, pttl
+
+    @staticmethod
+    def _extended(ok: Any, lease: Lease, ttl_ms: int) -> Lease | None:
+        # The fence does not change: an extension is the same tenure.
+        return Lease(lease.token, lease.fence, ttl_ms, time.monotonic(), ttl_ms) if ok else None
+
+    def hold(self, *, timeout: float = 0.0, ttl_ms: int | None = None) -> _Holding:
+        """Context manager: ``with lock.hold(timeout=5) as lease: ...``.
+
+        Raises ``LockNotAcquired`` when busy until the timeout and
+        ``LockUnavailable`` when Redis is down; releases on exit.
+        """
+        return _Holding(self, timeout, ttl_ms)
+
+
+# --- one server ---------------------------------------------------------------------------
+
+
+class Lock(_SingleServerLock):
     """A lock on one Redis server (or a Sentinel-managed primary), with a fencing token.
 
     Args:
@@ -167,15 +307,8 @@ class Lock:
     def __init__(self, client: Any, key: str, fence_key: str, *, ttl_ms: int = 10_000,
                  retry_base_ms: float = 10, retry_cap_ms: float = 200, scripts: Scripts | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        if ttl_ms <= 0:
-            raise ValueError("ttl_ms must be positive")
-        self.client = client
-        self.key = key
-        self.fence_key = fence_key
-        self.ttl_ms = int(ttl_ms)
-        self.retry_base_ms = retry_base_ms
-        self.retry_cap_ms = retry_cap_ms
-        self.scripts = scripts or lock_scripts()
+        super().__init__(client, key, fence_key, ttl_ms=ttl_ms, retry_base_ms=retry_base_ms,
+                         retry_cap_ms=retry_cap_ms, scripts=scripts)
         self._sleep = sleep
 
     def try_acquire(self, *, ttl_ms: int | None = None, token: str | None = None) -> Lease | None:
@@ -188,15 +321,10 @@ class Lock:
         return lease
 
     def _attempt(self, ttl_ms: int, token: str) -> tuple[Lease | None, int]:
-        try:
-            fence, pttl = self.scripts.call(self.client, "lock_acquire", keys=[self.key, self.fence_key],
-                                            args=[token, ttl_ms])
-        except RedisError as exc:
-            raise LockUnavailable(f"cannot reach Redis to acquire {self.key}: {exc}") from exc
-        fence, pttl = int(fence), int(pttl)
-        if fence:
-            return Lease(token, fence, ttl_ms, time.monotonic(), ttl_ms), 0
-        return None, pttl
+        with _FailClosed("acquire", self.key):
+            reply = self.scripts.call(self.client, "lock_acquire", keys=[self.key, self.fence_key],
+                                      args=[token, ttl_ms])
+        return self._acquired(reply, token, ttl_ms)
 
     def acquire(self, *, timeout: float = 0.0, ttl_ms: int | None = None) -> Lease | None:
         """Try until ``timeout`` seconds have passed; ``None`` if the lock stayed busy.
@@ -208,28 +336,15 @@ class Lock:
             LockUnavailable: Redis could not be reached (fail closed).
         """
         ttl_ms = ttl_ms or self.ttl_ms
-        token = new_token()
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            lease, pttl = self._attempt(ttl_ms, token)
-            if lease is not None:
-                return lease
-            left_ms = (deadline - time.monotonic()) * 1000
-            if left_ms <= 0:
-                return None
-            wait_ms = _jitter_ms(attempt, self.retry_base_ms, self.retry_cap_ms)
-            if pttl > 0:
-                wait_ms = min(wait_ms, pttl)
-            self._sleep(max(1.0, min(wait_ms, left_ms)) / 1000)
-            attempt += 1
+        token = new_token()  # one token for every attempt of this call
+        retry = _Retry(timeout, self.retry_base_ms, self.retry_cap_ms)
+        return _acquire(lambda: self._attempt(ttl_ms, token), retry, self._sleep)
 
     def release(self, lease: Lease) -> bool:
         """Release if we still hold it (1 round trip).  ``False``: it had expired or was taken."""
-        try:
-            return bool(self.scripts.call(self.client, "lock_release", keys=[self.key], args=[lease.token]))
-        except RedisError as exc:
-            raise LockUnavailable(f"cannot reach Redis to release {self.key}: {exc}") from exc
+        with _FailClosed("release", self.key):
+            return bool(self.scripts.call(self.client, "compare_and_delete", keys=[self.key],
+                                          args=[lease.token]))
 
     def extend(self, lease: Lease, ttl_ms: int | None = None) -> Lease | None:
         """Reset the TTL if we still hold it (1 round trip); the new lease, or ``None`` if lost.
@@ -237,131 +352,49 @@ class Lock:
         The fence does not change: an extension is the same tenure.
         """
         ttl_ms = ttl_ms or lease.ttl_ms
-        try:
+        with _FailClosed("extend", self.key):
             ok = self.scripts.call(self.client, "lock_extend", keys=[self.key], args=[lease.token, ttl_ms])
-        except RedisError as exc:
-            raise LockUnavailable(f"cannot reach Redis to extend {self.key}: {exc}") from exc
-        if not ok:
-            return None
-        return Lease(lease.token, lease.fence, ttl_ms, time.monotonic(), ttl_ms)
-
-    def hold(self, *, timeout: float = 0.0, ttl_ms: int | None = None) -> _Holding:
-        """Context manager: ``with lock.hold(timeout=5) as lease: ...``.
-
-        Raises ``LockNotAcquired`` when busy until the timeout and
-        ``LockUnavailable`` when Redis is down; releases on exit.
-        """
-        return _Holding(self, timeout, ttl_ms)
-
-
-
-class _Holding:
-    def __init__(self, lock: Lock, timeout: float, ttl_ms: int | None) -> None:
-        self.lock, self.timeout, self.ttl_ms = lock, timeout, ttl_ms
-        self.lease: Lease | None = None
-
-    def __enter__(self) -> Lease:
-        self.lease = self.lock.acquire(timeout=self.timeout, ttl_ms=self.ttl_ms)
-        if self.lease is None:
-            raise LockNotAcquired(f"{self.lock.key} is held by someone else")
-        return self.lease
-
-    def __exit__(self, *exc: object) -> None:
-        if self.lease is None:
-            return
-        try:
-            if not self.lock.release(self.lease):
-                log.warning("lock %s had expired before release (fence %s)", self.lock.key, self.lease.fence)
-        except LockUnavailable:
-            # The TTL frees it; the fence keeps a later holder safe meanwhile.
-            log.warning("could not release %s: Redis unavailable; it expires by its TTL", self.lock.key)
+        return self._extended(ok, lease, ttl_ms)
 
 
 # --- async twin ----------------------------------------------------------------------------
 
 
-class AsyncLock:
+class AsyncLock(_SingleServerLock):
     """``Lock`` for ``redis.asyncio`` clients: ``await lock.acquire(...)``, ``async with lock.hold()``."""
 
-    def __init__(self, client: Any, key: str, fence_key: str, *, ttl_ms: int = 10_000,
-                 retry_base_ms: float = 10, retry_cap_ms: float = 200, scripts: Scripts | None = None) -> None:
-        if ttl_ms <= 0:
-            raise ValueError("ttl_ms must be positive")
-        self.client, self.key, self.fence_key, self.ttl_ms = client, key, fence_key, int(ttl_ms)
-        self.retry_base_ms, self.retry_cap_ms = retry_base_ms, retry_cap_ms
-        self.scripts = scripts or lock_scripts()
-
-    async def _attempt(self, ttl_ms: int, token: str) -> tuple[Lease | None, int]:
-        try:
-            fence, pttl = await self.scripts.acall(self.client, "lock_acquire",
-                                                   keys=[self.key, self.fence_key], args=[token, ttl_ms])
-        except RedisError as exc:
-            raise LockUnavailable(f"cannot reach Redis to acquire {self.key}: {exc}") from exc
-        fence, pttl = int(fence), int(pttl)
-        if fence:
-            return Lease(token, fence, ttl_ms, time.monotonic(), ttl_ms), 0
-        return None, pttl
-
-    async def try_acquire(self, *, ttl_ms: int | None = None) -> Lease | None:
-        lease, _ = await self._attempt(ttl_ms or self.ttl_ms, new_token())
+    async def try_acquire(self, *, ttl_ms: int | None = None, token: str | None = None) -> Lease | None:
+        lease, _ = await self._attempt(ttl_ms or self.ttl_ms, token or new_token())
         return lease
 
+    async def _attempt(self, ttl_ms: int, token: str) -> tuple[Lease | None, int]:
+        with _FailClosed("acquire", self.key):
+            reply = await self.scripts.acall(self.client, "lock_acquire", keys=[self.key, self.fence_key],
+                                             args=[token, ttl_ms])
+        return self._acquired(reply, token, ttl_ms)
+
     async def acquire(self, *, timeout: float = 0.0, ttl_ms: int | None = None) -> Lease | None:
+        # The same loop as ``_acquire``, awaiting each attempt and each wait.
         ttl_ms = ttl_ms or self.ttl_ms
         token = new_token()
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            lease, pttl = await self._attempt(ttl_ms, token)
-            if lease is not None:
-                return lease
-            left_ms = (deadline - time.monotonic()) * 1000
-            if left_ms <= 0:
-                return None
-            wait_ms = _jitter_ms(attempt, self.retry_base_ms, self.retry_cap_ms)
-            if pttl > 0:
-                wait_ms = min(wait_ms, pttl)
-            await asyncio.sleep(max(1.0, min(wait_ms, left_ms)) / 1000)
-            attempt += 1
+        retry = _Retry(timeout, self.retry_base_ms, self.retry_cap_ms)
+        lease, holder_pttl_ms = await self._attempt(ttl_ms, token)
+        while lease is None and (wait := retry.wait_s(holder_pttl_ms)) is not None:
+            await asyncio.sleep(wait)
+            lease, holder_pttl_ms = await self._attempt(ttl_ms, token)
+        return lease
 
     async def release(self, lease: Lease) -> bool:
-        try:
-            return bool(await self.scripts.acall(self.client, "lock_release", keys=[self.key],
+        with _FailClosed("release", self.key):
+            return bool(await self.scripts.acall(self.client, "compare_and_delete", keys=[self.key],
                                                  args=[lease.token]))
-        except RedisError as exc:
-            raise LockUnavailable(f"cannot reach Redis to release {self.key}: {exc}") from exc
 
     async def extend(self, lease: Lease, ttl_ms: int | None = None) -> Lease | None:
         ttl_ms = ttl_ms or lease.ttl_ms
-        try:
+        with _FailClosed("extend", self.key):
             ok = await self.scripts.acall(self.client, "lock_extend", keys=[self.key],
                                           args=[lease.token, ttl_ms])
-        except RedisError as exc:
-            raise LockUnavailable(f"cannot reach Redis to extend {self.key}: {exc}") from exc
-        return Lease(lease.token, lease.fence, ttl_ms, time.monotonic(), ttl_ms) if ok else None
-
-    def hold(self, *, timeout: float = 0.0, ttl_ms: int | None = None) -> _AsyncHolding:
-        return _AsyncHolding(self, timeout, ttl_ms)
-
-
-class _AsyncHolding:
-    def __init__(self, lock: AsyncLock, timeout: float, ttl_ms: int | None) -> None:
-        self.lock, self.timeout, self.ttl_ms = lock, timeout, ttl_ms
-        self.lease: Lease | None = None
-
-    async def __aenter__(self) -> Lease:
-        self.lease = await self.lock.acquire(timeout=self.timeout, ttl_ms=self.ttl_ms)
-        if self.lease is None:
-            raise LockNotAcquired(f"{self.lock.key} is held by someone else")
-        return self.lease
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.lease is None:
-            return
-        try:
-            await self.lock.release(self.lease)
-        except LockUnavailable:
-            log.warning("could not release %s: Redis unavailable; it expires by its TTL", self.lock.key)
+        return self._extended(ok, lease, ttl_ms)
 
 
 # --- Redlock -------------------------------------------------------------------------------
@@ -389,6 +422,8 @@ class Redlock:
             reference uses 0.01), plus 2 ms for timer granularity.
     """
 
+    busy = ": no quorum"  # what LockNotAcquired says after the key
+
     def __init__(self, clients: Sequence[Any], key: str, fence_key: str, *, ttl_ms: int = 10_000,
                  drift_factor: float = 0.01, retry_base_ms: float = 10, retry_cap_ms: float = 200,
                  scripts: Scripts | None = None) -> None:
@@ -398,7 +433,7 @@ class Redlock:
         self.key, self.fence_key, self.ttl_ms = key, fence_key, int(ttl_ms)
         self.drift_factor = drift_factor
         self.retry_base_ms, self.retry_cap_ms = retry_base_ms, retry_cap_ms
-        self.scripts = scripts or lock_scripts()
+        self.scripts = scripts or loader("redis_patterns")
         self.quorum = len(self.clients) // 2 + 1
 
     def attempt(self, *, ttl_ms: int | None = None) -> RedlockResult:
@@ -428,26 +463,21 @@ class Redlock:
         self._release_token(token)
         return RedlockResult(None, votes, self.quorum, errors, elapsed_ms)
 
+    def _attempt_or_fail(self, ttl_ms: int | None) -> tuple[Lease | None, int]:
+        result = self.attempt(ttl_ms=ttl_ms)
+        if result.lease is None and len(self.clients) - result.errors < self.quorum:
+            raise LockUnavailable(f"only {len(self.clients) - result.errors} of {len(self.clients)} "
+                                  f"servers reachable; Redlock needs {self.quorum}")
+        return result.lease, 0  # N holders, N TTLs: back off without a hint
+
     def acquire(self, *, timeout: float = 0.0, ttl_ms: int | None = None) -> Lease | None:
         """Retry ``attempt`` with jitter until ``timeout``; ``None`` if no quorum was reached.
 
         Raises:
             LockUnavailable: fewer than a quorum of servers is reachable (fail closed).
         """
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            result = self.attempt(ttl_ms=ttl_ms)
-            if result.lease is not None:
-                return result.lease
-            if len(self.clients) - result.errors < self.quorum:
-                raise LockUnavailable(f"only {len(self.clients) - result.errors} of {len(self.clients)} "
-                                      f"servers reachable; Redlock needs {self.quorum}")
-            left_ms = (deadline - time.monotonic()) * 1000
-            if left_ms <= 0:
-                return None
-            time.sleep(max(1.0, min(_jitter_ms(attempt, self.retry_base_ms, self.retry_cap_ms), left_ms)) / 1000)
-            attempt += 1
+        retry = _Retry(timeout, self.retry_base_ms, self.retry_cap_ms)
+        return _acquire(lambda: self._attempt_or_fail(ttl_ms), retry, time.sleep)
 
     def release(self, lease: Lease) -> int:
         """Release on every server (compare-and-delete); returns how many held our token."""
@@ -457,26 +487,11 @@ class Redlock:
         released = 0
         for client in self.clients:
             try:
-                released += int(self.scripts.call(client, "lock_release", keys=[self.key], args=[token]))
+                released += int(self.scripts.call(client, "compare_and_delete", keys=[self.key], args=[token]))
             except RedisError:
                 continue  # its TTL frees it
         return released
 
-    def hold(self, *, timeout: float = 0.0, ttl_ms: int | None = None) -> _RedlockHolding:
-        return _RedlockHolding(self, timeout, ttl_ms)
-
-
-class _RedlockHolding:
-    def __init__(self, lock: Redlock, timeout: float, ttl_ms: int | None) -> None:
-        self.lock, self.timeout, self.ttl_ms = lock, timeout, ttl_ms
-        self.lease: Lease | None = None
-
-    def __enter__(self) -> Lease:
-        self.lease = self.lock.acquire(timeout=self.timeout, ttl_ms=self.ttl_ms)
-        if self.lease is None:
-            raise LockNotAcquired(f"{self.lock.key}: no quorum")
-        return self.lease
-
-    def __exit__(self, *exc: object) -> None:
-        if self.lease is not None:
-            self.lock.release(self.lease)
+    def hold(self, *, timeout: float = 0.0, ttl_ms: int | None = None) -> _Holding:
+        """``with redlock.hold(timeout=5) as lease: ...``; ``LockNotAcquired`` without a quorum."""
+        return _Holding(self, timeout, ttl_ms)

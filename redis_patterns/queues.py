@@ -79,10 +79,6 @@ from redis_patterns.scripts import Scripts, loader
 PRIORITY_SPAN = 10**13  # ms: keeps arrival order within one priority
 MAX_PRIORITY = 9
 
-def queue_scripts() -> Scripts:
-    """The loader for ``redis_patterns/lua`` (built on first use)."""
-    return loader("redis_patterns")
-
 
 def now_ms() -> int:
     """Wall-clock milliseconds since the epoch (run-at times and deadlines are absolute)."""
@@ -91,6 +87,18 @@ def now_ms() -> int:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _write(client: Any, key: str, ttl_ms: int | None, write: Callable[[Any], Any]) -> None:
+    """Run ``write(client_or_pipe)`` on ``key``; with ``ttl_ms``, refresh the key's TTL in the same
+    ``MULTI`` (one round trip, and never a write without its TTL)."""
+    if not ttl_ms:
+        write(client)
+        return
+    pipe = client.pipeline(transaction=True)
+    write(pipe)
+    pipe.pexpire(key, ttl_ms)
+    pipe.execute()
 
 
 class PriorityQueue:
@@ -116,13 +124,7 @@ class PriorityQueue:
     def push(self, job: str, priority: int) -> None:
         """Enqueue (1 round trip)."""
         score = self.score(priority, self.clock())
-        if self.ttl_ms:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.zadd(self.key, {job: score})
-            pipe.pexpire(self.key, self.ttl_ms)
-            pipe.execute()
-        else:
-            self.client.zadd(self.key, {job: score})
+        _write(self.client, self.key, self.ttl_ms, lambda c: c.zadd(self.key, {job: score}))
 
     def pop(self, timeout: float = 0) -> tuple[str, int] | None:
         """Take the most urgent job: ``(job, priority)``, or ``None``.
@@ -166,7 +168,7 @@ class DelayedQueue:
                  clock: Callable[[], int] = now_ms, scripts: Scripts | None = None) -> None:
         self.client, self.key, self.ready_key, self.ttl_ms = client, key, ready_key, ttl_ms
         self.clock = clock
-        self.scripts = scripts or queue_scripts()
+        self.scripts = scripts or loader("redis_patterns")
 
     def schedule(self, job: str, *, run_at_ms: int | None = None, delay_ms: int | None = None) -> int:
         """Schedule ``job`` at ``run_at_ms`` or ``delay_ms`` from now (1 round trip); returns run-at."""
@@ -174,13 +176,7 @@ class DelayedQueue:
             if delay_ms is None or delay_ms < 0:
                 raise ValueError("give run_at_ms, or a delay_ms >= 0")
             run_at_ms = self.clock() + delay_ms
-        if self.ttl_ms:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.zadd(self.key, {job: run_at_ms})
-            pipe.pexpire(self.key, self.ttl_ms)
-            pipe.execute()
-        else:
-            self.client.zadd(self.key, {job: run_at_ms})
+        _write(self.client, self.key, self.ttl_ms, lambda c: c.zadd(self.key, {job: run_at_ms}))
         return run_at_ms
 
     def promote(self, *, now: int | None = None, server_clock: bool = False, limit: int = 100) -> int:
@@ -230,17 +226,11 @@ class ReliableQueue:
         self.client = client
         self.ready_key, self.processing_key, self.deadlines_key = ready_key, processing_key, deadlines_key
         self.lease_ms, self.ttl_ms, self.clock = lease_ms, ttl_ms, clock
-        self.scripts = scripts or queue_scripts()
+        self.scripts = scripts or loader("redis_patterns")
 
     def push(self, job: str) -> None:
         """Enqueue (1 round trip)."""
-        if self.ttl_ms:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.lpush(self.ready_key, job)
-            pipe.pexpire(self.ready_key, self.ttl_ms)
-            pipe.execute()
-        else:
-            self.client.lpush(self.ready_key, job)
+        _write(self.client, self.ready_key, self.ttl_ms, lambda c: c.lpush(self.ready_key, job))
 
     def take(self, timeout: float = 0, *, lease_ms: int | None = None) -> str | None:
         """Move the oldest job to processing and start its lease (2 round trips); ``None`` if empty.

@@ -87,14 +87,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from redis_patterns.scripts import Scripts, loader
+from redis_patterns.scripts import loader
 
 MAX_EXACT = 2**53
 _PLAIN_SUBJECT = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
-
-def scripts() -> Scripts:
-    """The loader for ``redis_patterns/lua`` (built on first use, never at import)."""
-    return loader("redis_patterns")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +136,6 @@ class RateLimiter:
     """
 
     algorithm: ClassVar[str]
-    script: ClassVar[str]
     keys_per_subject: ClassVar[int] = 1
 
     def __init__(self, client: ClientOrFactory = None, *, name: str, limit: int, period: float,
@@ -161,6 +156,11 @@ class RateLimiter:
         self.period = period
         self.period_us = period_us
         self.key_prefix = key_prefix
+
+    @property
+    def script(self) -> str:
+        """The algorithm's Lua script: ``lua/ratelimit_<algorithm>.lua``."""
+        return f"ratelimit_{self.algorithm}"
 
     # -- keys -----------------------------------------------------------------------------
 
@@ -206,13 +206,15 @@ class RateLimiter:
                 its fail-open / fail-closed policy.
         """
         client = self._resolve(self._client)
-        reply = scripts().call(client, self.script, keys=self.keys(subject), args=self._args(cost, now))
+        reply = loader("redis_patterns").call(client, self.script, keys=self.keys(subject),
+                                              args=self._args(cost, now))
         return self._decision(reply)
 
     async def adecide(self, subject: str, cost: int = 1, *, now: float | None = None) -> Decision:
         """``decide`` on a ``redis.asyncio`` client (``aclient``)."""
         client = self._resolve(self._aclient)
-        reply = await scripts().acall(client, self.script, keys=self.keys(subject), args=self._args(cost, now))
+        reply = await loader("redis_patterns").acall(client, self.script, keys=self.keys(subject),
+                                                     args=self._args(cost, now))
         return self._decision(reply)
 
 
@@ -220,14 +222,12 @@ class FixedWindow(RateLimiter):
     """At most ``limit`` per aligned window; up to 2x across a window edge."""
 
     algorithm = "fixed_window"
-    script = "ratelimit_fixed_window"
 
 
 class SlidingLog(RateLimiter):
     """Exact: at most ``limit`` in any ``period``; one sorted-set entry per admitted unit."""
 
     algorithm = "sliding_log"
-    script = "ratelimit_sliding_log"
     keys_per_subject = 2
 
 
@@ -235,21 +235,18 @@ class SlidingWindow(RateLimiter):
     """The sliding-window counter: two aligned windows, the previous one weighted."""
 
     algorithm = "sliding_window"
-    script = "ratelimit_sliding_window"
 
 
 class TokenBucket(RateLimiter):
     """Bursts up to ``limit``, refilled at ``limit / period``."""
 
     algorithm = "token_bucket"
-    script = "ratelimit_token_bucket"
 
 
 class GCRA(RateLimiter):
     """Generic cell rate algorithm: a token bucket stored as one timestamp."""
 
     algorithm = "gcra"
-    script = "ratelimit_gcra"
 
 
 ALGORITHMS: dict[str, type[RateLimiter]] = {
@@ -277,14 +274,14 @@ def decide_many(client: Any, requests: Sequence[tuple[RateLimiter, str, int] | t
     carry its own ``now`` as a fourth element (the demo page replays a
     simulated timeline this way: a whole timeline, one round trip).
     """
-    loader = scripts()
+    scripts = loader("redis_patterns")
     pipe = client.pipeline(transaction=False)
     jobs = [(r[0], r[1], r[2], r[3] if len(r) > 3 else now) for r in requests]
     for limiter, subject, cost, at in jobs:
-        loader.queue(client, pipe, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, at))
+        scripts.queue(client, pipe, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, at))
     # If the server lost its scripts (restart, failover, FUNCTION FLUSH), the
     # loader re-runs just the failed entries; entries that ran are not repeated.
-    replies = loader.execute(client, pipe, raise_on_error=False)
+    replies = scripts.execute(client, pipe, raise_on_error=False)
     out: list[Decision | Exception] = []
     for (limiter, _subject, _cost, _at), reply in zip(jobs, replies, strict=True):
         if isinstance(reply, Exception):

@@ -132,27 +132,37 @@ class Scripts:
 
     # -- sync -------------------------------------------------------------------------
 
+    def _try_functions(self, client: Any) -> bool:
+        """Whether to send ``FCALL`` to ``client``: yes until the server proved it has no Functions."""
+        functions = self._modes.get(client, self.use_functions is not False)
+        if not functions:
+            self._modes[client] = False
+        return functions
+
+    def _after_fcall_error(self, client: Any, exc: ResponseError) -> bool:
+        """Decide after a failed ``FCALL``: ``True`` = the library is missing, load it and call
+        again; ``False`` = no Functions on this server, use ``EVALSHA`` from now on.  Any other
+        error is the script's own: re-raised."""
+        if _function_missing(exc):
+            return True
+        if _unknown_command(exc) and not self.use_functions:
+            self._modes[client] = False
+            return False
+        raise exc
+
     def call(self, client: Any, name: str, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
         """Run script ``name`` with ``keys`` and ``args``; returns what it returns."""
         script = self[name]
-        functions = self._modes.get(client, self.use_functions is not False)
-        if functions:
+        if self._try_functions(client):
             try:
                 result = client.fcall(self.function_name(name), len(keys), *keys, *args)
                 self._modes[client] = True
                 return result
             except ResponseError as exc:
-                if _unknown_command(exc):
-                    if self.use_functions:
-                        raise
-                    self._modes[client] = False
-                elif _function_missing(exc):
+                if self._after_fcall_error(client, exc):
                     self.load_library(client)
                     self._modes[client] = True
                     return client.fcall(self.function_name(name), len(keys), *keys, *args)
-                else:
-                    raise
-        self._modes[client] = False
         try:
             return client.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
@@ -250,24 +260,16 @@ class Scripts:
     async def acall(self, client: Any, name: str, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
         """``call`` for a ``redis.asyncio`` client."""
         script = self[name]
-        functions = self._modes.get(client, self.use_functions is not False)
-        if functions:
+        if self._try_functions(client):
             try:
                 result = await client.fcall(self.function_name(name), len(keys), *keys, *args)
                 self._modes[client] = True
                 return result
             except ResponseError as exc:
-                if _unknown_command(exc):
-                    if self.use_functions:
-                        raise
-                    self._modes[client] = False
-                elif _function_missing(exc):
+                if self._after_fcall_error(client, exc):
                     await self.aload_library(client)
                     self._modes[client] = True
                     return await client.fcall(self.function_name(name), len(keys), *keys, *args)
-                else:
-                    raise
-        self._modes[client] = False
         try:
             return await client.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:

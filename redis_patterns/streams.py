@@ -471,8 +471,7 @@ class StreamWorker:
         pipe.xadd(cfg.dead_letter, fields, maxlen=cfg.dead_letter_maxlen, approximate=True)
         pipe.xack(cfg.stream, cfg.group, msg.id)
         if cfg.stats:
-            pipe.hincrby(cfg.stats, "dead_lettered", 1)
-            pipe.expire(cfg.stats, STATS_TTL_SECONDS)
+            _count(pipe, cfg.stats, "dead_lettered", 1)
         pipe.execute()
         self.stats.dead_lettered += 1
         log.warning("%s: dead-lettered %s after %d deliveries: %s", cfg.consumer, msg.id, msg.deliveries,
@@ -555,8 +554,7 @@ class StreamWorker:
             self._next_stats = now + 1.0
             pipe = self.client.pipeline(transaction=False)
             pipe.xack(cfg.stream, cfg.group, *ids)
-            pipe.hincrby(cfg.stats, "acked", self._unreported)
-            pipe.expire(cfg.stats, STATS_TTL_SECONDS)
+            _count(pipe, cfg.stats, "acked", self._unreported)
             pipe.execute()
             self._unreported = 0
         else:
@@ -568,10 +566,15 @@ class StreamWorker:
         cfg = self.config
         if cfg.stats and self._unreported:
             pipe = self.client.pipeline(transaction=False)
-            pipe.hincrby(cfg.stats, "acked", self._unreported)
-            pipe.expire(cfg.stats, STATS_TTL_SECONDS)
+            _count(pipe, cfg.stats, "acked", self._unreported)
             pipe.execute()
             self._unreported = 0
+
+
+def _count(pipe: Any, stats: str, counter: str, n: int) -> None:
+    """Add ``n`` to one counter of the stats hash; its TTL is renewed in the same pipeline."""
+    pipe.hincrby(stats, counter, n)
+    pipe.expire(stats, STATS_TTL_SECONDS)
 
 
 def read_stats(client: redis.Redis, key: str) -> dict[str, int]:

@@ -9,6 +9,8 @@
 -- ARGV[3]  cost (units, integer >= 1)
 -- ARGV[4]  now (µs since the epoch; 0 = read Redis TIME)
 -- Returns  {allowed 1/0, remaining units, retry_after µs, reset µs}
+-- The five ratelimit_*.lua scripts open with the same lines (arguments, then the
+-- clock): a script cannot include another, and each file reads on its own.
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])

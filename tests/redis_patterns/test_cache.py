@@ -45,6 +45,15 @@ def counting_loader(value):
     return loader, calls
 
 
+def run_together(target, n: int) -> None:
+    """``n`` threads running ``target`` at once; returns when all have finished (20 s each at most)."""
+    threads = [threading.Thread(target=target) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+
+
 def test_miss_then_hit_and_the_hit_is_one_round_trip(r, raw_redis, scripts):
     cache = make(r, scripts)
     scripts.call(r, "compare_and_delete", keys=["t:{warm-up}"], args=["x"])  # connect, load the library
@@ -175,11 +184,7 @@ def test_single_flight_loads_once_while_cold_key_followers_wait(r, scripts):
         barrier.wait(10)
         results.append(cache.get(KEY, LEASE, slow_loader, CachePolicy(wait_timeout=10)))
 
-    threads = [threading.Thread(target=reader) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
+    run_together(reader, n)
     assert len(loads) == 1
     assert [x.value for x in results] == ["value"] * n
     states = sorted(x.state.value for x in results)
@@ -198,12 +203,7 @@ def test_naive_version_loads_once_per_concurrent_miss(r, scripts):
         everyone_loading.wait(10)  # breaks (and fails the test) unless all n readers load
         return "value"
 
-    threads = [threading.Thread(target=cache.get, args=(KEY, LEASE, loader, CachePolicy(single_flight=False)))
-               for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
+    run_together(lambda: cache.get(KEY, LEASE, loader, CachePolicy(single_flight=False)), n)
     assert len(loads) == n
 
 
@@ -225,11 +225,7 @@ def test_stale_while_revalidate_under_concurrency(r, raw_redis, scripts):
         if sum(1 for x in results if x.state == CacheState.STALE) == n - 1:
             others_done.set()
 
-    threads = [threading.Thread(target=reader) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
+    run_together(reader, n)
     assert len(loads) == 1
     assert sorted(x.value for x in results) == ["new"] + ["old"] * (n - 1)
 
