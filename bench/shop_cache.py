@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> str:
         "view counter's `HINCRBY` are one pipeline), and its throughput is at least 0.8x a trivial Django view "
         "on the same server. The trivial view renders the same template from a constant product, so the "
         "ratio isolates what Redis adds. A request showing 2 or 3 round trips carries one or both of two periodic reads, "
-        "not the cache: the site-wide Redis health probe (`config.context_processors`, pages only, one PING "
+        "not the cache: the site-wide Redis health probe (`config.redis.cached_redis_health`, pages only, one PING "
         "per process every 2 s) and the shop's switches (`shop.caching.switches`, one HGETALL per process "
         "every 2 s).",
     ])

@@ -136,9 +136,8 @@ def _orders(n: int) -> list[int]:
 
 
 def _reset(client) -> None:
-    from shop.models import Order
+    from shop.models import Order, OutboxMessage
     from workers import keys
-    from workers.models import OutboxMessage
 
     Order.objects.all().delete()
     OutboxMessage.objects.all().delete()
@@ -293,8 +292,9 @@ def bench_profile(orders: int) -> list[str]:
 
 def bench_latency(env: dict[str, str], rate: float, seconds: float) -> list[tuple]:
     from config.redis import get_redis
+    from shop import checkout
     from shop.models import Order
-    from workers import keys, services
+    from workers import keys
 
     client = get_redis()
     _reset(client)
@@ -304,7 +304,7 @@ def bench_latency(env: dict[str, str], rate: float, seconds: float) -> list[tupl
     starts: dict[int, float] = {}
     try:
         _wait_consumers(client, 2)
-        lines = [services.CartLine(product.pk, 1)]
+        lines = [checkout.CartLine(product.pk, 1)]
         interval = 1 / rate
         t_next = time.time()
         end = t_next + seconds
@@ -313,7 +313,7 @@ def bench_latency(env: dict[str, str], rate: float, seconds: float) -> list[tupl
             if now < t_next:
                 time.sleep(t_next - now)
             t0 = time.time()
-            result = services.order_checkout(owner="session:lat", user_id=None, lines=lines)
+            result = checkout.order_checkout(owner="session:lat", user_id=None, lines=lines)
             starts[result.order.pk] = t0
             t_next += interval
         deadline = time.monotonic() + 120

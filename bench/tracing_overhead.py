@@ -34,8 +34,7 @@ def _block(traced: bool, path: str, requests: int, warmup: int) -> tuple[float, 
     from django.conf import settings
     from django.test import Client, override_settings
 
-    from config import context_processors
-    from config.redis import reset_clients
+    from config.redis import forget_redis_health, reset_clients
 
     middleware = [m for m in settings.MIDDLEWARE if m != "config.middleware.RedisTraceMiddleware"]
     if traced:
@@ -43,7 +42,7 @@ def _block(traced: bool, path: str, requests: int, warmup: int) -> tuple[float, 
     redis_settings = {**settings.REDIS, "trace": traced}
     with override_settings(MIDDLEWARE=middleware, REDIS=redis_settings, ALLOWED_HOSTS=["testserver"]):
         reset_clients()
-        context_processors._health_cache.clear()
+        forget_redis_health()
         client = Client()
         for _ in range(warmup):
             assert client.get(path).status_code == 200

@@ -94,11 +94,6 @@ from redis_patterns.scripts import Scripts, loader
 log = logging.getLogger(__name__)
 
 
-def lock_scripts() -> Scripts:
-    """The loader for ``redis_patterns/lua`` (kept for callers outside this package)."""
-    return loader("redis_patterns")
-
-
 class LockError(RuntimeError):
     """Base class for lock failures."""
 
