@@ -56,11 +56,12 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 
+from config.api import error
 from config.redis import get_async_redis, get_redis, redis_config
 from redis_patterns.ratelimit import Decision, RateLimiter, decide_many, make_limiter
 
@@ -288,9 +289,8 @@ def _too_many(request: HttpRequest, outcome: Outcome) -> HttpResponse:
     assert decision is not None
     retry = max(1, math.ceil(decision.retry_after))
     if wants_json(request, outcome.rule):
-        response: HttpResponse = JsonResponse(
-            {"error": "rate_limited", "detail": f"too many requests; retry in {retry} s",
-             "rule": outcome.rule.name, "retry_after": retry}, status=429)
+        response: HttpResponse = error(429, "rate_limited", f"too many requests; retry in {retry} s",
+                                       rule=outcome.rule.name, retry_after=retry)
     else:
         html = render_to_string("ratelimited.html",
                                 {"retry_after": retry, "rule": outcome.rule, "decision": decision}, request=request)
@@ -302,9 +302,8 @@ def _too_many(request: HttpRequest, outcome: Outcome) -> HttpResponse:
 
 def _unavailable(request: HttpRequest, rule: Rule) -> HttpResponse:
     if wants_json(request, rule):
-        response: HttpResponse = JsonResponse(
-            {"error": "rate_limiter_unavailable", "detail": "this action is paused while the rate limiter is down",
-             "rule": rule.name}, status=503)
+        response: HttpResponse = error(503, "rate_limiter_unavailable",
+                                       "this action is paused while the rate limiter is down", rule=rule.name)
     else:
         html = render_to_string("ratelimited.html", {"unavailable": True, "rule": rule}, request=request)
         response = HttpResponse(html, status=503)
