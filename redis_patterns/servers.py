@@ -2,9 +2,21 @@
 
 The test suite, the benchmarks and the labs never touch a Redis they did not
 start: each gets a server on a free port, with its own directory for data,
-log and pid file.  The binary comes from ``REDIS_SERVER_BIN`` (default:
-``redis-server`` on ``PATH``), so the same code runs against Valkey or a newer
-Redis build.
+log and pid file.  Which server runs comes from the environment, so the same
+code runs against Valkey, a newer Redis build or Redis Stack with its modules:
+
+- ``REDIS_SERVER_BIN``: the binary (default: ``redis-server`` on ``PATH``),
+  e.g. a ``valkey-server``.
+- ``REDIS_SERVER_ARGS``: extra start-up arguments for every data server
+  (shell-quoted), e.g. ``--loadmodule /opt/stack/lib/redisearch.so``.
+  Sentinels do not get them.
+- ``REDIS_SERVER_ENV``: extra environment for every server process
+  (``NAME=value`` pairs, shell-quoted), e.g. ``LD_LIBRARY_PATH=/opt/ssl1.1/lib``
+  for a binary linked against a library the system does not have.
+
+``scripts/test_servers.py`` (``make test-servers``) sets all three for each
+server of the matrix; ``server_spec()`` reads them and ``describe_server()``
+names what runs ("Valkey 9.1.2", "Redis 7.4.1").
 
 A server is a plain object with ``start()``, ``stop()`` (clean ``SHUTDOWN``),
 ``kill()`` (``SIGKILL``, to count what a crash loses), ``pause()``/``resume()``
@@ -13,14 +25,18 @@ A server is a plain object with ``start()``, ``stop()`` (clean ``SHUTDOWN``),
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_BIN = "redis-server"
@@ -41,6 +57,51 @@ def server_binary() -> str:
             "or point REDIS_SERVER_BIN at a redis-server or valkey-server binary."
         )
     return path
+
+
+def _parse_env(text: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in shlex.split(text):
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise RedisServerError(f"REDIS_SERVER_ENV: expected NAME=value, got {pair!r}")
+        env[name] = value
+    return env
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """Which server to run and how: binary, extra start-up arguments, extra environment.
+
+    Attributes:
+        binary: absolute path of the server binary.
+        args: appended to every data server's command line (not to Sentinels),
+            e.g. ``("--loadmodule", "/path/redisearch.so")``.
+        env: added to the environment of every server process (and of
+            ``--version``), e.g. ``{"LD_LIBRARY_PATH": "/path/lib"}``.
+    """
+
+    binary: str
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def process_env(self) -> dict[str, str]:
+        """``os.environ`` plus this spec's variables (library paths go in front of any existing ones)."""
+        merged = dict(os.environ)
+        for name, value in self.env.items():
+            if name.endswith("PATH") and merged.get(name):
+                value = f"{value}{os.pathsep}{merged[name]}"
+            merged[name] = value
+        return merged
+
+
+def server_spec() -> ServerSpec:
+    """The server this process should run, from ``REDIS_SERVER_BIN``/``_ARGS``/``_ENV``."""
+    return ServerSpec(
+        binary=server_binary(),
+        args=tuple(shlex.split(os.environ.get("REDIS_SERVER_ARGS", ""))),
+        env=_parse_env(os.environ.get("REDIS_SERVER_ENV", "")),
+    )
 
 
 def free_port() -> int:
@@ -72,17 +133,40 @@ def free_cluster_port() -> int:
     raise RedisServerError("no free port pair for a cluster node")
 
 
-def server_version(binary: str | None = None) -> tuple[int, int, int]:
-    """The version of the server binary, e.g. ``(7, 0, 15)``."""
-    out = subprocess.run(
-        [binary or server_binary(), "--version"], capture_output=True, text=True, check=True
-    ).stdout
-    # "Redis server v=7.0.15 sha=..." or "Valkey server v=8.0.1 ..."
+@functools.lru_cache(maxsize=16)
+def _version_line(binary: str, env: tuple[tuple[str, str], ...]) -> str:
+    spec = ServerSpec(binary=binary, env=dict(env))
+    result = subprocess.run([binary, "--version"], capture_output=True, text=True, env=spec.process_env())
+    if result.returncode != 0:
+        raise RedisServerError(f"{binary} --version failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout
+
+
+def _identify(binary: str | None) -> tuple[str, tuple[int, int, int]]:
+    env = _parse_env(os.environ.get("REDIS_SERVER_ENV", ""))
+    out = _version_line(binary or server_binary(), tuple(sorted(env.items())))
+    # "Redis server v=7.0.15 sha=..." or "Valkey server v=9.1.2 ..."
     for part in out.split():
         if part.startswith("v="):
             major, minor, patch = (part[2:].split(".") + ["0", "0"])[:3]
-            return int(major), int(minor), int(patch)
+            return out.split()[0], (int(major), int(minor), int(patch))
     raise RedisServerError(f"cannot read a version from {out!r}")
+
+
+def server_version(binary: str | None = None) -> tuple[int, int, int]:
+    """The version of the server binary, e.g. ``(7, 0, 15)``."""
+    return _identify(binary)[1]
+
+
+def server_name(binary: str | None = None) -> str:
+    """The product the binary says it is: ``"Redis"`` or ``"Valkey"`` (from ``--version``)."""
+    return _identify(binary)[0]
+
+
+def describe_server(binary: str | None = None) -> str:
+    """``"Valkey 9.1.2"``, ``"Redis 7.0.15"``: how benchmarks and test headers label the server."""
+    name, version = _identify(binary)
+    return f"{name} {'.'.join(map(str, version))}"
 
 
 class RedisServer:
@@ -95,6 +179,11 @@ class RedisServer:
         config: extra ``redis.conf`` directives, e.g. ``{"appendonly": "yes"}``.
             Persistence is off unless asked for.
         name: a label used in the temp dir name and in error messages.
+        args: extra command-line arguments, after ``config`` (default: the
+            spec's, from ``REDIS_SERVER_ARGS``: e.g. the modules to load).
+        env: extra environment for the process (default: the spec's, from
+            ``REDIS_SERVER_ENV``).
+        spec: the server to run (default: ``server_spec()``).
     """
 
     def __init__(
@@ -104,8 +193,17 @@ class RedisServer:
         directory: str | os.PathLike[str] | None = None,
         config: dict[str, str] | None = None,
         name: str = "redis",
+        args: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        spec: ServerSpec | None = None,
     ) -> None:
-        self.binary = server_binary()
+        spec = spec or server_spec()
+        self.spec = ServerSpec(
+            binary=spec.binary,
+            args=spec.args if args is None else tuple(args),
+            env=spec.env if env is None else {**spec.env, **env},
+        )
+        self.binary = self.spec.binary
         self.port = port or free_port()
         if self.port == 6379:
             raise RedisServerError("refusing to run a private server on 6379")
@@ -140,14 +238,15 @@ class RedisServer:
         ]
         for key, value in self.config.items():
             args += [f"--{key}", *value.split()] if value else [f"--{key}", ""]
-        return args
+        return args + list(self.spec.args)
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         """Start the process and wait until it answers PING."""
         if self.running:
             return self
         self.process = subprocess.Popen(
-            self.command_line(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self.command_line(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=self.spec.process_env(),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -272,6 +371,7 @@ class SentinelServer(RedisServer):
         self._conf = conf
 
     def command_line(self) -> list[str]:
+        # Only the environment of the spec applies: modules are for data servers.
         return [self.binary, str(self._conf), "--sentinel"]
 
 

@@ -1,6 +1,9 @@
 """Shared fixtures: the private Redis, extra servers, a live ASGI server, a browser.
 
 - ``redis_server``: the session's private server (started by ``tests.redis_harness``).
+- ``server_info``: what that server is (product, version, modules); the markers
+  ``requires_server(redis="7.4", valkey="9.0")`` and ``requires_modules("search", ...)``
+  skip a test on a server that cannot run it (see ``tests.redis_harness``).
 - ``r`` / ``ar``: the app's own sync / async clients, from ``config.redis``.
 - Every test starts with an empty server: after each test the private server
   is flushed (it is ours; no other server is ever flushed) and restarted if a
@@ -25,7 +28,7 @@ import redis
 
 from redis_patterns import servers
 from redis_patterns.servers import RedisServer
-from tests.redis_harness import session_server
+from tests.redis_harness import ServerInfo, session_info, session_server
 
 CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 
@@ -33,6 +36,12 @@ CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 @pytest.fixture(scope="session")
 def redis_server() -> RedisServer:
     return session_server()
+
+
+@pytest.fixture(scope="session")
+def server_info() -> ServerInfo:
+    """The session server's product, version and loaded modules."""
+    return session_info()
 
 
 def _raw(server: RedisServer) -> redis.Redis:
