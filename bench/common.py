@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from redis_patterns.servers import RedisServer, free_port
+from redis_patterns.servers import RedisServer, describe_server, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -173,22 +173,16 @@ def private_servers(count: int, name: str, **kwargs: Any) -> Iterator[list[Redis
 
 
 def server_label(client: Any = None) -> str:
-    """The server's real name and version, from ``INFO server``: ``"Redis 7.0.15"``, ``"Valkey 9.1.2"``.
+    """The server's real name and version: ``"Redis 7.0.15"``, ``"Valkey 9.1.2"``.
 
-    Valkey also reports ``redis_version`` (the Redis release it is compatible
-    with), so the name comes from ``server_name`` when there is one.  Without
-    a client, asks a private server started from ``REDIS_SERVER_BIN``: the
-    binary every benchmark runs.
+    With a client, from its ``INFO server`` (Valkey also reports
+    ``redis_version``, the Redis release it is compatible with, so the name
+    comes from ``server_name`` when there is one).  Without one, the binary
+    every benchmark starts (``REDIS_SERVER_BIN``), as the test header names it
+    (``redis_patterns.servers.describe_server``).
     """
     if client is None:
-        import redis
-
-        with RedisServer(name="bench-label") as server:
-            client = redis.Redis(host=server.host, port=server.port, decode_responses=True)
-            try:
-                return server_label(client)
-            finally:
-                client.close()
+        return describe_server()
     info = client.info("server")
     name = str(info.get("server_name") or "redis")
     version = info.get(f"{name}_version") or info.get("redis_version", "?")
