@@ -102,7 +102,7 @@ def product_page_load(category_slug: str, page: int) -> dict[str, Any] | None:
 # --- cached reads ------------------------------------------------------------------------------
 
 
-@metrics.counts_cache_reads("product", strategy_arg="tier")
+@metrics.counts_cache_reads("product", strategy="redis", strategy_arg="tier")
 def product_get(product_id: int, *, tier: ReadTier = ReadTier.REDIS, policy: CachePolicy | None = None,
                 also: Callable[[Any], None] | None = None) -> Read:
     """A product (or ``None`` if there is none), through the cache.
