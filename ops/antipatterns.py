@@ -32,6 +32,7 @@ enables it) or a Lua loop, outside the measured windows.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import threading
 import time
@@ -96,9 +97,17 @@ class Probe:
         return self.samples
 
     def latencies_ms(self, window: tuple[int, int]) -> list[float]:
-        """Probe GETs that overlapped ``window`` (ns), as durations in ms."""
+        """Probe GETs that overlapped ``window`` (ns), as durations in ms.
+
+        A window shorter than the probe's cadence (an ``UNLINK`` that returns
+        at once) may overlap none: then the first GET sent after it opened
+        stands for it, which is what a client arriving then would have seen.
+        """
         lo, hi = window
-        return [(end - start) / 1e6 for start, end in self.samples if start < hi and end > lo]
+        found = [(end - start) / 1e6 for start, end in self.samples if start < hi and end > lo]
+        if not found:
+            found = [(end - start) / 1e6 for start, end in self.samples if start >= lo][:1]
+        return found
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -106,7 +115,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(round(q / 100 * len(ordered) + 0.5))))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 

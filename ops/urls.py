@@ -19,4 +19,5 @@ urlpatterns += [
     path("ops/redis/keys/", views.redis_keyspace, name="redis_keyspace"),
     path("ops/redis/keys/show/", views.redis_key, name="redis_key"),
     path("ops/redis/reports/", views.redis_reports, name="redis_reports"),
+    path("ops/antipatterns/", views.antipatterns, name="antipatterns"),
 ]

@@ -171,3 +171,10 @@ def redis_reports(request: HttpRequest) -> HttpResponse:
         "wrong_type": result.wrong_type[:50], "big": result.big_keys(20), "limit": REPORT_SAMPLE,
         "family_total": len([f for f in families() if f.type != "channel"]),
     })
+
+
+@staff_member_required
+@require_GET
+def antipatterns(request: HttpRequest) -> HttpResponse:
+    """The last ``lab_antipatterns`` result (``var/labs/antipatterns.json``), or how to produce one."""
+    return render(request, "ops/antipatterns.html", {"result": selectors.antipatterns_result()})
