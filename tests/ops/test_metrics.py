@@ -122,3 +122,34 @@ def test_websocket_connections_gauge_counts_open_sockets(live_server_url):
     during = asyncio.run(hold())
     assert during == base + 2
     wait_for(lambda: gauge() == base, timeout=10)
+
+
+def test_the_grafana_dashboard_only_queries_series_that_metrics_exposes(client, raw_redis):
+    """Every metric name in docs/grafana-dashboard.json is a family a scrape returns (once each kind was used)."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from ops import metrics
+    from redis_patterns import tracing
+    from workers import keys as worker_keys
+
+    stream = worker_keys.orders_stream_for(None)
+    raw_redis.xadd(stream, {"order_id": "1"})
+    raw_redis.xgroup_create(stream, "fulfilment", id="0")
+    raw_redis.hset(worker_keys.orders_stats("fulfilment"), mapping={"acked": 1, "dead_lettered": 0})
+    metrics.stream_handler("orders", "fulfilment")(lambda msg: None)(None)
+    metrics._task_finished(task_id="x", task=type("T", (), {"name": "demo"})(), state="SUCCESS")
+    metrics.cache_read("product", "redis", "hit")
+    from config.redis import get_redis
+
+    with tracing.tracing("probe"):
+        get_redis().ping()
+    client.get("/api/products/1")  # a rate-limit decision (the "api" rule)
+    names = {f.name for f in text_string_to_metric_families(client.get("/metrics").content.decode())}
+    names |= {n + "_total" for n in names} | {n + suffix for n in names for suffix in ("_bucket", "_count", "_sum")}
+    dashboard = json.loads((Path(settings.BASE_DIR) / "docs" / "grafana-dashboard.json").read_text())
+    used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"\b(?:app|redis)_[a-z_]+",
+                                                                                          t["expr"])}
+    assert used and used <= names, sorted(used - names)
