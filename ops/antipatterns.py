@@ -4,12 +4,18 @@ What is measured
     Redis runs one command at a time, so an anti-pattern's real cost is
     what it does to *everyone else*.  A probe process (its own connection,
     its own process so the driver's Python work cannot delay it) sends
-    ``GET probe`` in a loop, 0.5 ms apart, and records the start and end of
-    every call (``time.perf_counter_ns``, the same monotonic clock in both
-    processes).  Each case runs the anti-pattern, then its fix, and notes the
-    window each ran in; a row reports the p99 (and the worst) of the probe's
-    GETs that overlapped each window.  A command that blocks the server for
-    300 ms shows up as a probe GET that took 300 ms.
+    ``GET probe`` on a fixed schedule, one every millisecond, like visitors
+    who keep arriving whether or not Redis is stuck, and records for each
+    GET the time from when it was *due* to when its reply came
+    (``time.perf_counter_ns``, the same monotonic clock in both processes).
+    When the server is blocked for 300 ms, the GETs due during that time
+    go out together as soon as the probe is free (one pipeline: visitors
+    arriving meanwhile would each have had their own connection) and each
+    counts what it waited: 300 ms, 299 ms, ... (timing from the send instead
+    would record one slow GET and hide the rest: "coordinated omission", as
+    wrk2 and HdrHistogram call it).
+    Each case runs the anti-pattern, then its fix, and notes the window each
+    ran in; a row reports the p99 (and the worst) of the GETs due in each.
 
 The cases (sizes: ``size``, 1,000,000 by default)
     - ``KEYS *`` vs ``SCAN`` with ``COUNT 1000`` over ``size`` keys;
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,27 +51,56 @@ from typing import Any
 import redis
 
 PROBE_KEY = "probe"
-PROBE_PAUSE_S = 0.0005
+PROBE_INTERVAL_NS = 1_000_000  # one GET due every millisecond
 #: Quiet time before and after each measured window, so a probe GET stuck behind something else (building
 #: the data, the other window) is never counted in it.
-GAP_S = 0.25
+GAP_S = 0.5
 #: redis.conf for the scratch server: DEBUG POPULATE allowed (local connections), no persistence.
 SERVER_CONFIG = {"enable-debug-command": "local", "save": "", "appendonly": "no", "lazyfree-lazy-user-del": "no"}
 
 
 def _probe_loop(host: str, port: int, stop: Any, out: Any) -> None:
-    """The other client: ``GET probe`` in a loop; sends back ``[(start_ns, end_ns), ...]``."""
+    """The other client: a ``GET probe`` due every ``PROBE_INTERVAL_NS``; sends back ``[(due_ns, done_ns), ...]``."""
+    raise_priority()
     client = redis.Redis(host=host, port=port, socket_timeout=60)
     samples: list[tuple[int, int]] = []
     clock = time.perf_counter_ns
+    due = clock()
     while not stop.is_set():
-        t0 = clock()
-        client.get(PROBE_KEY)
-        samples.append((t0, clock()))
-        time.sleep(PROBE_PAUSE_S)
+        now = clock()
+        if now < due:
+            time.sleep((due - now) / 1e9)
+            now = clock()
+        # Every GET due by now goes at once, in one pipeline: visitors who arrived while Redis was busy
+        # each have their own connection and are served together, not one per gap between busy spells.
+        late = min(1000, 1 + (now - due) // PROBE_INTERVAL_NS)
+        pipe = client.pipeline(transaction=False)
+        for _ in range(late):
+            pipe.get(PROBE_KEY)
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            pass  # e.g. BUSY while a long script runs: the client waited all the same, so it counts
+        done = clock()
+        for i in range(late):
+            samples.append((due + i * PROBE_INTERVAL_NS, done))
+        due += late * PROBE_INTERVAL_NS
     client.close()
     out.send(samples)
     out.close()
+
+
+def raise_priority(pid: int = 0, niceness: int = -10) -> bool:
+    """Run ``pid`` (0: this process) ahead of the machine's other work, where allowed (root).
+
+    The probe measures how long *Redis* keeps it waiting; on a busy machine a
+    probe or server that is not scheduled waits too, and that is noise here.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
+    except OSError:
+        return False
+    return True
 
 
 class Probe:
@@ -97,16 +133,16 @@ class Probe:
         return self.samples
 
     def latencies_ms(self, window: tuple[int, int]) -> list[float]:
-        """Probe GETs that overlapped ``window`` (ns), as durations in ms.
+        """Latencies (ms, from due time to reply) of the probe GETs due within ``window`` (ns).
 
-        A window shorter than the probe's cadence (an ``UNLINK`` that returns
-        at once) may overlap none: then the first GET sent after it opened
-        stands for it, which is what a client arriving then would have seen.
+        A window shorter than the probe's interval (an ``UNLINK`` that returns
+        at once) may hold none: then the first GET due after it opened stands
+        for it, which is what a client arriving then would have seen.
         """
         lo, hi = window
-        found = [(end - start) / 1e6 for start, end in self.samples if start < hi and end > lo]
+        found = [(done - due) / 1e6 for due, done in self.samples if lo <= due < hi]
         if not found:
-            found = [(end - start) / 1e6 for start, end in self.samples if start >= lo][:1]
+            found = [(done - due) / 1e6 for due, done in self.samples if due >= lo][:1]
         return found
 
 
@@ -145,15 +181,19 @@ class Case:
         return (hi - lo) / 1e6
 
 
+#: Items per building script: short enough to stay far below lua-time-limit (5 s) on a slow machine.
+FILL_CHUNK = 20_000
+
+
 def _fill_list(client: redis.Redis, key: str, n: int, kind: str) -> None:
-    """Build a big list/hash/set with Lua loops of 100k (outside any measured window)."""
+    """Build a big list/hash/set with Lua loops of ``FILL_CHUNK`` (outside any measured window)."""
     script = {
         "list": "for i = ARGV[1], ARGV[2] do redis.call('RPUSH', KEYS[1], 'item:' .. i) end",
         "hash": "for i = ARGV[1], ARGV[2] do redis.call('HSET', KEYS[1], 'field:' .. i, 'value:' .. i) end",
         "set": "for i = ARGV[1], ARGV[2] do redis.call('SADD', KEYS[1], 'member:' .. i) end",
     }[kind]
-    for lo in range(1, n + 1, 100_000):
-        client.eval(script, 1, key, lo, min(n, lo + 99_999))
+    for lo in range(1, n + 1, FILL_CHUNK):
+        client.eval(script, 1, key, lo, min(n, lo + FILL_CHUNK - 1))
 
 
 def keys_vs_scan(client: redis.Redis, size: int) -> Case:
@@ -233,26 +273,26 @@ def hgetall_vs_hscan(client: redis.Redis, size: int) -> Case:
 def strings_vs_hashes(client: redis.Redis, size: int, bucket: int = 100) -> Case:
     case = Case("Many small keys", f"{size:,} string keys (SET item:N)",
                 f"the same items in hashes of {bucket} fields (HSET bucket:N//{bucket} N%{bucket})")
+    strings_script = "for i = ARGV[1], ARGV[2] do redis.call('SET', 'item:' .. i, 'value:' .. i) end"
+    hashes_script = ("for i = ARGV[1], ARGV[2] do redis.call('HSET', 'bucket:' .. math.floor(i / ARGV[3]), "
+                     "i % ARGV[3], 'value:' .. i) end")
 
-    def write(one: Callable[[Any, int], Any]) -> int:
+    def write(script: str) -> int:
         base = client.info("memory")["used_memory"]
-        for lo in range(0, size, 1000):
-            pipe = client.pipeline(transaction=False)
-            for i in range(lo, min(size, lo + 1000)):
-                one(pipe, i)
-            pipe.execute()
+        for lo in range(0, size, FILL_CHUNK):
+            client.eval(script, 0, lo, min(size, lo + FILL_CHUNK) - 1, bucket)
         return client.info("memory")["used_memory"] - base
 
     with case.window("anti"):
-        strings = write(lambda pipe, i: pipe.set(f"item:{i}", f"value:{i}"))
+        strings = write(strings_script)
     reset(client)
     with case.window("fix"):
-        hashes = write(lambda pipe, i: pipe.hset(f"bucket:{i // bucket}", str(i % bucket), f"value:{i}"))
+        hashes = write(hashes_script)
     encoding = client.object("encoding", "bucket:0")
     encoding = encoding.decode() if isinstance(encoding, bytes) else encoding
     case.extra = {"anti": f"{strings / size:,.0f} B/item", "fix": f"{hashes / size:,.0f} B/item ({encoding})"}
-    case.note = ("the cost here is memory: bytes per item from INFO memory, both written the same way "
-                 "(pipelines of 1,000)")
+    case.note = (f"the cost here is memory: bytes per item from INFO memory, both written the same way "
+                 f"(scripts of {FILL_CHUNK:,} writes)")
     reset(client)
     return case
 

@@ -52,5 +52,6 @@ def test_percentile_and_window_attribution():
     assert antipatterns.percentile([1.0] * 99 + [50.0], 99) == 1.0
     assert antipatterns.percentile([1.0] * 98 + [50.0, 60.0], 99) == 50.0
     probe = antipatterns.Probe.__new__(antipatterns.Probe)
-    probe.samples = [(0, 10), (5, 300), (400, 410)]
-    assert probe.latencies_ms((100, 200)) == [295 / 1e6]  # only the GET in flight across the window
+    probe.samples = [(0, 10), (100, 300), (150, 300), (400, 410)]
+    assert probe.latencies_ms((100, 200)) == [200 / 1e6, 150 / 1e6]  # the GETs due in the window, from when due
+    assert probe.latencies_ms((350, 360)) == [10 / 1e6]  # none due: the next one stands for it
