@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from redis.exceptions import RedisError
 
 from config.keyspace import families
-from config.redis import redis_health
+from config.redis import redis_config, redis_health
 from ops import audit, metrics, selectors, services
 
 
@@ -132,6 +132,10 @@ def redis_keyspace(request: HttpRequest) -> HttpResponse:
             (request.GET.get("family") and family is None):
         context["error"] = "bad filter: cursor must be a SCAN cursor, type one of the listed, family a declared one"
         return render(request, "ops/redis_keyspace.html", context, status=400)
+    if redis_config().mode == "cluster":
+        context["error"] = ("On a Redis Cluster every node has its own keyspace: this browser walks one standalone "
+                            "or Sentinel-managed server. Use redis-cli --cluster call <node> SCAN ... per node.")
+        return render(request, "ops/redis_keyspace.html", context)
     match = selectors.scan_pattern(family=family, starts_with=starts)
     try:
         context["page"] = selectors.keyspace_page(cursor=cursor, match=match, type_=type_)

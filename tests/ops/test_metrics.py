@@ -65,7 +65,11 @@ def test_metrics_has_app_and_redis_series_and_counts_cache_and_limiter_traffic(c
     assert value(after, "redis_up") == 1
     assert value(after, "redis_memory_used_bytes") > 0
     assert value(after, "redis_keyspace_hits_total") > 0 and value(after, "redis_connected_clients") >= 1
-    assert total(after, "app_redis_roundtrip_seconds_count", command="GET") > 0  # from the command tracer
+    # from the command tracer: the three API requests made GET and pipelined round trips, with their time
+    assert total(after, "app_redis_roundtrips_total") - total(before, "app_redis_roundtrips_total") >= 3
+    assert total(after, "app_redis_roundtrip_seconds_total") > total(before, "app_redis_roundtrip_seconds_total")
+    assert value(after, "app_redis_time_per_request_seconds_count") - \
+        value(before, "app_redis_time_per_request_seconds_count") >= 3
     assert ("redis_instance_info", ()) not in after and total(after, "redis_instance_info") == 1
 
 
