@@ -109,14 +109,20 @@ def _named(builder: str) -> Callable[..., str]:
     return stand_in
 
 
+_imported: set[str] = set()
+
+
 def families() -> list[KeyFamily]:
     """Every declared family of the installed apps (their ``keys`` modules imported), by pattern."""
     for config in apps.get_app_configs():
+        if config.name in _imported:
+            continue  # a failed import is not cached by Python: try each app once (audits call this per key)
         try:
             importlib.import_module(f"{config.name}.keys")
         except ModuleNotFoundError as exc:
             if exc.name != f"{config.name}.keys":
                 raise
+        _imported.add(config.name)
     return sorted(_REGISTRY.values(), key=lambda f: f.pattern)
 
 

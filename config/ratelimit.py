@@ -63,6 +63,7 @@ from redis.exceptions import RedisError
 
 from config.api import error
 from config.redis import get_async_redis, get_redis, redis_config
+from ops import metrics
 from redis_patterns.ratelimit import Decision, RateLimiter, decide_many, make_limiter
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,7 @@ def _pending(request: HttpRequest, chosen: Iterable[Rule]) -> list[tuple[Rule, s
 
 def _settle(request: HttpRequest, pending: list[tuple[Rule, str]],
             results: list[Decision | Exception]) -> HttpResponse | None:
+    metrics.ratelimit_decisions([rule for rule, _ in pending], results)
     outcomes = []
     for (rule, subject), result in zip(pending, results, strict=True):
         if isinstance(result, Exception):

@@ -7,6 +7,7 @@ HTTPS); ``make run`` turns ``DEBUG`` on for local development.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -324,6 +325,19 @@ CELERY_BEAT_SCHEDULE = {
     "workers-reap-reliable-queue": {"task": "workers.tasks.reap_reliable_queue", "schedule": 10.0},
     "workers-queue-snapshot": {"task": "workers.tasks.snapshot_queue_depths", "schedule": 30.0},
 }
+
+# --- metrics (ops/metrics.py; GET /metrics) -----------------------------------------------------------
+# prometheus-client's multiprocess mode: every process (uvicorn workers, stream workers and their forked
+# children, Celery's prefork children) writes its counters to mmap'd files in this directory and /metrics
+# merges them, so one scrape sees the whole site. The library reads the variable when it is first imported,
+# so it is set here, before any app module imports it; `make run` empties the directory at start (counters
+# restart from zero with the site, as Prometheus expects).
+METRICS_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# /metrics answers loopback clients (after RATELIMIT_TRUSTED_PROXIES), or anyone with
+# "Authorization: Bearer <METRICS_TOKEN>" when the token is set.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # --- accounts ---------------------------------------------------------------------------------------
 

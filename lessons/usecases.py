@@ -76,6 +76,19 @@ USE_CASES: list[UseCase] = [
     UseCase("2.9", "Store locator", "Nearby stores with GEOSEARCH.", "Geo", "shop/", area="Shop"),
     UseCase("3, 4, 5, 10", "Operations", "Memory, persistence, Sentinel, Cluster, slow log, metrics.",
             "INFO, MEMORY, SLOWLOG", "ops/", area="Ops"),
+    # --- the running Redis (issue 13): staff pages ---
+    UseCase("3, 10", "Redis overview",
+            "Memory and fragmentation, hit ratio, clients, ops/s, evictions, persistence and replication, live; "
+            "slow log, latency and commandstats; /metrics for Prometheus (staff).",
+            "INFO, CONFIG GET, SLOWLOG, LATENCY", "ops/selectors.py", "ops:redis_overview", "Ops"),
+    UseCase("3.5, 10", "Keyspace and key reports",
+            "SCAN by family, prefix and type, each key's TTL, encoding and memory; keys by family, the no-TTL "
+            "report and big keys against the key registry (staff).",
+            "SCAN, OBJECT, MEMORY USAGE", "ops/audit.py", "ops:redis_reports", "Ops"),
+    UseCase("11", "Anti-patterns, measured",
+            "KEYS vs SCAN, a 10 MB value, LRANGE 0 -1, HGETALL, small keys vs hashes, DEL vs UNLINK, missing TTLs: "
+            "what another client's GETs pay for each, next to its fix (staff).",
+            "all", "ops/antipatterns.py", "ops:antipatterns", "Ops"),
 ]
 
 

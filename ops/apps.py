@@ -6,3 +6,8 @@ class OpsConfig(AppConfig):
 
     name = "ops"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from ops import metrics
+
+        metrics.install()  # the tracer's latency histogram and Celery's task counters

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from redis.exceptions import RedisError
 
-from config.redis import redis_health
+from config.keyspace import families
+from config.redis import redis_config, redis_health
+from ops import audit, metrics, selectors, services
 
 
 @require_GET
@@ -33,3 +37,148 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def index(request: HttpRequest) -> HttpResponse:
     """The operations area: what there is to look at, and the labs."""
     return render(request, "ops/index.html")
+
+
+# --- the running Redis: overview, slow log, keyspace, reports, /metrics (issue 13) ---------------------------
+# Staff pages that read the app's own Redis through ops.selectors / ops.audit; the one write (provoking slow
+# commands) runs on a scratch server (ops.services).  /metrics is for Prometheus: loopback or a token.
+
+REPORT_SAMPLE = 20_000
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """``GET /metrics``: Prometheus text format, for a loopback client or the ``METRICS_TOKEN`` bearer."""
+    if not metrics.scrape_allowed(request):
+        return HttpResponse("403: /metrics answers loopback clients, or send Authorization: Bearer <METRICS_TOKEN>\n",
+                            status=403, content_type="text/plain; charset=utf-8")
+    return HttpResponse(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
+
+
+def _down(request: HttpRequest, template: str, exc: RedisError, context: dict | None = None) -> HttpResponse:
+    return render(request, template, {**(context or {}), "error": f"{type(exc).__name__}: {exc}"[:300]}, status=503)
+
+
+@staff_member_required
+@require_GET
+def redis_overview(request: HttpRequest) -> HttpResponse:
+    """Memory, hit ratio, clients, ops/s, evictions, persistence, replication, ``CONFIG GET maxmemory*``."""
+    try:
+        data = selectors.overview()
+    except RedisError as exc:
+        return _down(request, "ops/redis_overview.html", exc)
+    return render(request, "ops/redis_overview.html", {"o": data, "bands": selectors.FRAGMENTATION_BANDS})
+
+
+@staff_member_required
+@require_GET
+def redis_figures(request: HttpRequest) -> JsonResponse:
+    """The overview's live figures (polled every 2 s by the page)."""
+    try:
+        return JsonResponse(selectors.figures_now())
+    except RedisError as exc:
+        return JsonResponse({"error": "redis_unavailable", "detail": str(exc)[:200]}, status=503)
+
+
+@staff_member_required
+@require_GET
+def redis_slowlog(request: HttpRequest) -> HttpResponse:
+    """``SLOWLOG GET``, ``LATENCY LATEST``/``HISTORY``, ``INFO commandstats`` (sortable), the scratch run."""
+    sort = request.GET.get("sort", "calls")
+    if sort not in selectors.COMMANDSTATS_SORTS:
+        sort = "calls"
+    context = {"sort": sort, "sorts": selectors.COMMANDSTATS_SORTS, "scratch": selectors.last_scratch_run()}
+    try:
+        context.update(slowlog=selectors.slowlog(), latency=selectors.latency(),
+                       commandstats=selectors.commandstats(sort))
+    except RedisError as exc:
+        return _down(request, "ops/redis_slowlog.html", exc, context)
+    return render(request, "ops/redis_slowlog.html", context)
+
+
+@staff_member_required
+@require_POST
+def redis_provoke_slow(request: HttpRequest) -> HttpResponse:
+    """Start a scratch server, run slow commands on it, keep its slow log (the app's Redis is not touched)."""
+    result = services.scratch_slow_commands()
+    messages.info(request, f"Ran {len(result['steps'])} slow commands on a scratch server; "
+                  f"its slow log has {len(result['slowlog']['entries'])} entries.")
+    return redirect("ops:redis_slowlog")
+
+
+def _int_param(raw: str | None, default: int, high: int) -> int | None:
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if 0 <= value <= high else None
+
+
+@staff_member_required
+@require_GET
+def redis_keyspace(request: HttpRequest) -> HttpResponse:
+    """``SCAN`` with cursor pagination, a family or "starts with" filter (``MATCH``) and ``TYPE``."""
+    choices = selectors.family_choices()
+    by_pattern = {f.pattern: f for f in choices}
+    family = by_pattern.get(request.GET.get("family", ""))
+    starts = request.GET.get("starts", "")[:200]
+    type_ = request.GET.get("type") or None
+    cursor = _int_param(request.GET.get("cursor"), 0, 2**64 - 1)
+    context = {"families": choices, "family": family, "starts": starts, "type": type_,
+               "types": selectors.KEY_TYPES}
+    if cursor is None or (type_ and type_ not in selectors.KEY_TYPES) or \
+            (request.GET.get("family") and family is None):
+        context["error"] = "bad filter: cursor must be a SCAN cursor, type one of the listed, family a declared one"
+        return render(request, "ops/redis_keyspace.html", context, status=400)
+    if redis_config().mode == "cluster":
+        context["error"] = ("On a Redis Cluster every node has its own keyspace: this browser walks one standalone "
+                            "or Sentinel-managed server. Use redis-cli --cluster call <node> SCAN ... per node.")
+        return render(request, "ops/redis_keyspace.html", context)
+    match = selectors.scan_pattern(family=family, starts_with=starts)
+    try:
+        context["page"] = selectors.keyspace_page(cursor=cursor, match=match, type_=type_)
+    except RedisError as exc:
+        return _down(request, "ops/redis_keyspace.html", exc, context)
+    return render(request, "ops/redis_keyspace.html", context)
+
+
+@staff_member_required
+@require_GET
+def redis_key(request: HttpRequest) -> HttpResponse:
+    """One key: type, TTL, encoding, memory, family, and a bounded preview of its value."""
+    name = request.GET.get("name", "")
+    if not name or len(name) > 1024:
+        return render(request, "ops/redis_key.html", {"error": "give a key name (?name=...)"}, status=400)
+    try:
+        detail = selectors.key_detail(name)
+    except RedisError as exc:
+        return _down(request, "ops/redis_key.html", exc, {"name": name})
+    if detail is None:
+        return render(request, "ops/redis_key.html", {"name": name, "missing": True}, status=404)
+    return render(request, "ops/redis_key.html", {"name": name, "d": detail})
+
+
+@staff_member_required
+@require_GET
+def redis_reports(request: HttpRequest) -> HttpResponse:
+    """Counts by family, the no-TTL report, type mismatches, undeclared keys and big keys, from one sample."""
+    try:
+        result = audit.sample_keyspace(REPORT_SAMPLE)
+    except RedisError as exc:
+        return _down(request, "ops/redis_reports.html", exc)
+    counts = sorted(result.by_family.values(), key=lambda c: (-c.keys, c.family.pattern))
+    return render(request, "ops/redis_reports.html", {
+        "a": result, "counts": counts, "no_ttl": result.no_ttl[:50], "no_ttl_total": len(result.no_ttl),
+        "undeclared": result.undeclared[:50], "undeclared_total": len(result.undeclared),
+        "wrong_type": result.wrong_type[:50], "big": result.big_keys(20), "limit": REPORT_SAMPLE,
+        "family_total": len([f for f in families() if f.type != "channel"]),
+    })
+
+
+@staff_member_required
+@require_GET
+def antipatterns(request: HttpRequest) -> HttpResponse:
+    """The last ``lab_antipatterns`` result (``var/labs/antipatterns.json``), or how to produce one."""
+    return render(request, "ops/antipatterns.html", {"result": selectors.antipatterns_result()})

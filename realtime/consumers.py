@@ -56,6 +56,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
 from config.api import visitor_of
+from ops import metrics
 from realtime import audiences, selectors, services
 from redis_patterns import event_log
 from redis_patterns.tracing import Trace, tracing
@@ -107,6 +108,7 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
         self.own = await audience_for_scope(self.scope)
         raw = (parse_qs(self.scope.get("query_string", b"").decode()).get("last_event_id") or [""])[0]
         await self.accept()
+        metrics.websocket_opened(self)
         if raw and not event_log.is_event_id(raw):
             await self._error("bad_last_event_id", "last_event_id must be a stream id like 1732590000000-0; "
                               "starting from now")
@@ -127,6 +129,7 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
                           "redis": _cost(trace)})
 
     async def disconnect(self, code: int) -> None:
+        metrics.websocket_closed(self)
         for audience in list(getattr(self, "cursors", {})):
             try:
                 await self.channel_layer.group_discard(audiences.group_name(audience), self.channel_name)

@@ -30,8 +30,9 @@ Works with
 from __future__ import annotations
 
 import contextvars
+import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -46,6 +47,8 @@ MAX_ARGS_SHOWN = 8
 MAX_ROUND_TRIPS_KEPT = 500
 
 _current: contextvars.ContextVar[Trace | None] = contextvars.ContextVar("redis_trace", default=None)
+_observers: list[Callable[[Trace], None]] = []
+log = logging.getLogger(__name__)
 
 #: Commands whose first argument is not a key.
 _NO_KEY = {
@@ -157,6 +160,16 @@ class Trace:
         return rt
 
 
+def observe_traces(callback: Callable[[Trace], None]) -> None:
+    """Call ``callback(trace)`` each time an outermost trace closes (e.g. to feed a latency histogram).
+
+    Nested traces are not passed on: their round trips are already in the
+    outer one.  A failing observer is logged, never raised into the request.
+    """
+    if callback not in _observers:
+        _observers.append(callback)
+
+
 def current_trace() -> Trace | None:
     """The trace open in this context, if any."""
     return _current.get()
@@ -183,6 +196,12 @@ def tracing(label: str = "") -> Iterator[Trace]:
     finally:
         trace.closed = True
         _current.reset(token)
+        if trace.parent is None:
+            for callback in _observers:
+                try:
+                    callback(trace)
+                except Exception:
+                    log.exception("trace observer %r failed", callback)
 
 
 # --- connection classes -------------------------------------------------------------

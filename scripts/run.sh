@@ -61,9 +61,14 @@ for cmd in $("$BIN/python" manage.py help --commands | grep -E '^seed_' || true)
   "$BIN/python" manage.py "$cmd"
 done
 
+# Prometheus multiprocess mode (ops/metrics.py): every process writes its counters to files here and
+# /metrics merges them; start each run from zero, as Prometheus expects of a restarted target.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/metrics}"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
+
 echo
 echo "  Site:     http://$WEB_HOST:$WEB_PORT/"
-echo "  Health:   http://$WEB_HOST:$WEB_PORT/healthz"
+echo "  Health:   http://$WEB_HOST:$WEB_PORT/healthz   Metrics: http://$WEB_HOST:$WEB_PORT/metrics"
 echo "  Redis:    $REDIS_URL"
 echo "  Ctrl-C stops everything started here."
 echo

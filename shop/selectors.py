@@ -24,6 +24,7 @@ from django.db.models import Count
 from redis.exceptions import RedisError
 
 from config.redis import get_redis
+from ops import metrics
 from redis_patterns import hotkeys, writebehind
 from redis_patterns.cache import CachePolicy, CacheState, Lookup, decode
 from shop import caching, keys
@@ -101,6 +102,7 @@ def product_page_load(category_slug: str, page: int) -> dict[str, Any] | None:
 # --- cached reads ------------------------------------------------------------------------------
 
 
+@metrics.counts_cache_reads("product", strategy="redis", strategy_arg="tier")
 def product_get(product_id: int, *, tier: ReadTier = ReadTier.REDIS, policy: CachePolicy | None = None,
                 also: Callable[[Any], None] | None = None) -> Read:
     """A product (or ``None`` if there is none), through the cache.
@@ -176,6 +178,7 @@ def catalog_generation() -> int | None:
     return generation
 
 
+@metrics.counts_cache_reads("category_list", strategy="generation")
 def category_list() -> Read:
     """All categories with their product counts, cached under the catalog generation."""
     generation = catalog_generation() if caching.enabled() else None
@@ -186,6 +189,7 @@ def category_list() -> Read:
     return Read(lookup.value, lookup.state, loaded=lookup.loaded)
 
 
+@metrics.counts_cache_reads("product_page", strategy="generation")
 def product_page(category_slug: str, page: int) -> Read:
     """One page of a category's products (``value`` is ``None`` past the end or for an unknown slug)."""
     loader = lambda: product_page_load(category_slug, page)  # noqa: E731

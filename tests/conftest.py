@@ -50,7 +50,7 @@ def _raw(server: RedisServer) -> redis.Redis:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_redis(redis_server: RedisServer) -> Iterator[None]:
+def _fresh_redis(redis_server: RedisServer, request: pytest.FixtureRequest) -> Iterator[None]:
     from config.redis import forget_redis_health
 
     forget_redis_health()
@@ -61,11 +61,37 @@ def _fresh_redis(redis_server: RedisServer) -> Iterator[None]:
 
         reset_clients()
     client = _raw(redis_server)
+    undeclared = set() if _audit_exempt(request) else _undeclared_keys(client)
     client.flushall()
     client.function_flush()
     client.script_flush()
     client.close()
     forget_redis_health()
+    if undeclared:
+        pytest.fail("keys written under the app's prefix that no family in the key registry declares "
+                    "(declare them with @family in the app's keys.py, or config.keyspace.declare): "
+                    + ", ".join(sorted(undeclared)[:10]), pytrace=False)
+
+
+def _audit_exempt(request: pytest.FixtureRequest) -> bool:
+    """``tests/redis_patterns/`` (framework-free patterns on names the tests choose) and ``scratch_keys`` tests."""
+    return "redis_patterns" in request.node.path.parts or request.node.get_closest_marker("scratch_keys") is not None
+
+
+def _undeclared_keys(client: redis.Redis) -> set[str]:
+    """The key-registry audit, after every test: each key this test left under the app's prefix must
+    belong to a declared family (``config.keyspace.family_of``).  Keys without the prefix are the pattern
+    tests' own scratch names (``redis_patterns`` is framework-free and names nothing)."""
+    from config.keyspace import family_of
+
+    prefix = os.environ.get("REDIS_KEY_PREFIX", "")
+    if not prefix:
+        return set()
+    found = set()
+    for name in client.scan_iter(match=f"{prefix}:*", count=1000):
+        if family_of(name, prefix=prefix) is None:
+            found.add(name)
+    return found
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from django.db import close_old_connections
 from redis.exceptions import RedisError
 
 from config.redis import get_redis
+from ops import metrics
 from redis_patterns.streams import Handler, Message, WorkerConfig
 from shop.orders import order_process
 from workers import keys
@@ -37,6 +38,7 @@ class StreamSpec:
 def order_handler(config: WorkerConfig) -> Handler:
     """The orders stream's handler: ``order_process`` for the message's ``order_id``."""
 
+    @metrics.stream_handler("orders", config.group)
     def handle(msg: Message) -> None:
         raw = msg.fields.get("order_id", "")
         try:

@@ -59,6 +59,7 @@ def start_reader(pid: int, version_key: str, reads_key: str) -> subprocess.Popen
     return proc
 
 
+@pytest.mark.scratch_keys
 @pytest.mark.parametrize("strategy", [WriteStrategy.INVALIDATE, WriteStrategy.WRITE_THROUGH])
 def test_no_reader_in_another_process_sees_the_old_value(catalog, raw_redis, strategy):
     pid = catalog[0].pk
@@ -110,6 +111,7 @@ while r.get(seen_key) != "stop":
 """
 
 
+@pytest.mark.scratch_keys
 def test_a_write_reaches_another_process_in_process_tier_by_pub_sub(catalog, raw_redis):
     """The reader keeps entries for 60 s: only the PUBLISH can make it drop the old value in time."""
     pid = catalog[0].pk

@@ -97,6 +97,7 @@ def dup_worker(tmp_path, redis_server) -> Iterator[Proc]:
     worker.stop()
 
 
+@pytest.mark.scratch_keys
 def test_duplicate_execution_pitfall_and_the_idempotent_fix(dup_worker, raw_redis):
     from config.celery import app
 
@@ -116,6 +117,7 @@ def test_duplicate_execution_pitfall_and_the_idempotent_fix(dup_worker, raw_redi
     assert count(raw_redis, naive, "effects") == count(raw_redis, naive, "deliveries") >= 2
 
 
+@pytest.mark.scratch_keys
 def test_a_visibility_timeout_longer_than_the_task_means_no_redelivery(tmp_path, redis_server, raw_redis):
     from config.celery import app
 
