@@ -99,6 +99,14 @@ def coupon_claim(code: str, client: Any = None) -> bool:
     return coupon_filter(client).add(code.strip().upper())
 
 
+def coupons_ready(client: Any = None) -> int:
+    """Issue the demo codes the first time the filter is looked at (a fresh install); returns how many were new."""
+    client = _client(client)
+    bloom = coupon_filter(client)
+    key = keys.coupons_bloom_module() if bloom.kind == "module" else keys.coupons_bloom_bits()
+    return 0 if client.exists(key) else coupons_seed(client)
+
+
 def coupon_stats(client: Any = None, *, probes: int = 5000) -> dict[str, Any]:
     """The filter's size and fill, and its measured false-positive rate on ``probes`` codes never issued."""
     bloom = coupon_filter(client)

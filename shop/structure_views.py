@@ -247,6 +247,7 @@ def modules_page(request: HttpRequest) -> HttpResponse:
     def work() -> None:
         nonlocal status
         context["paths"] = stack.paths()
+        context["seeded"] = stack.coupons_ready()
         if request.method == "POST":
             code = request.POST.get("code", "").strip().upper()
             if not code or len(code) > 40 or not code.replace("-", "").isalnum():

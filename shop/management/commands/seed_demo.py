@@ -134,11 +134,11 @@ class Command(BaseCommand):
                           f"({created} new), {Store.objects.count()} stores, {len(tags)} tags")
 
     def _redis_indexes(self, *, rebuild_names: bool) -> None:
-        """The Redis indexes of the database rows (idempotent): stores' geo set, names, search, demo coupons."""
+        """The Redis indexes of the database rows (idempotent): the stores' geo set, the names, search."""
         from redis.exceptions import RedisError
 
         from config.redis import get_redis
-        from shop import autocomplete, keys, stack, stores
+        from shop import autocomplete, keys, stores
 
         try:
             count = stores.stores_rebuild()
@@ -146,8 +146,7 @@ class Command(BaseCommand):
                 autocomplete.autocomplete_rebuild()
             if rebuild_names:
                 get_redis().delete(keys.search_built())  # the next search rebuilds its documents
-            issued = stack.coupons_seed()
         except RedisError as exc:
             self.stderr.write(f"seed_demo: Redis indexes not built ({exc}); searches rebuild them when Redis is back")
             return
-        self.stdout.write(f"seed_demo: {count} stores in the geo set, {issued} demo coupon codes issued")
+        self.stdout.write(f"seed_demo: {count} stores in the geo set, product names indexed for autocomplete")
