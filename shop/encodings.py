@@ -15,7 +15,7 @@ list         listpack -> quicklist           ``list-max-listpack-size`` -2 (8 KB
 set          intset -> hashtable             ``set-max-intset-entries`` 512 integers
 set          listpack -> hashtable           ``set-max-listpack-entries`` 128 / ``-value`` 64 bytes (Redis 7.2+)
 sorted set   listpack -> skiplist            ``zset-max-listpack-entries`` 128 / ``-value`` 64 bytes
-hash         listpack -> hashtable           ``hash-max-listpack-entries`` 128 / ``-value`` 64 bytes
+hash         listpack -> hashtable           ``hash-max-listpack-entries`` 512 / ``-value`` 64 bytes
 HyperLogLog  sparse -> dense (12 KB)         ``hll-sparse-max-bytes`` 3000 (``OBJECT ENCODING`` says raw)
 ===========  ==============================  ===========================================================
 
@@ -37,7 +37,7 @@ SETTINGS = ("list-max-listpack-size", "set-max-intset-entries", "set-max-listpac
             "zset-max-listpack-entries", "zset-max-listpack-value", "hash-max-listpack-entries",
             "hash-max-listpack-value", "hll-sparse-max-bytes")
 DEFAULTS = {"list-max-listpack-size": "-2", "set-max-intset-entries": "512", "set-max-listpack-entries": "128",
-            "zset-max-listpack-entries": "128", "zset-max-listpack-value": "64", "hash-max-listpack-entries": "128",
+            "zset-max-listpack-entries": "128", "zset-max-listpack-value": "64", "hash-max-listpack-entries": "512",
             "hash-max-listpack-value": "64", "hll-sparse-max-bytes": "3000"}
 #: What each encoding means, for the table's tooltip.
 NOTES = {
@@ -116,24 +116,38 @@ def thresholds(*, client: Any = None) -> dict[str, dict[str, str]]:
             for name in SETTINGS}
 
 
-def _variants() -> list[tuple[str, str, str, Any]]:
-    """(type, variant, what it shows, how to fill it)."""
+def _threshold(found: dict[str, dict[str, str]], name: str) -> int:
+    try:
+        return int(found[name]["value"])
+    except (KeyError, ValueError):
+        return int(DEFAULTS[name])
+
+
+def _variants(found: dict[str, dict[str, str]]) -> list[tuple[str, str, str, Any]]:
+    """(type, variant, what it shows, how to fill it): each pair sits on either side of this server's threshold."""
+    ints = _threshold(found, "set-max-intset-entries")
+    words = _threshold(found, "set-max-listpack-entries")
+    zset = _threshold(found, "zset-max-listpack-entries")
+    hashes = _threshold(found, "hash-max-listpack-entries")
+    value = _threshold(found, "hash-max-listpack-value")
     return [
         ("string", "int", "an integer", lambda p, k: p.set(k, 1234567, ex=DEMO_TTL)),
         ("string", "44-bytes", "44 bytes: the longest embstr", lambda p, k: p.set(k, "x" * 44, ex=DEMO_TTL)),
         ("string", "45-bytes", "45 bytes: raw", lambda p, k: p.set(k, "x" * 45, ex=DEMO_TTL)),
         ("list", "128-short", "128 short items", lambda p, k: p.rpush(k, *range(128))),
         ("list", "long-item", "one 9 KB item (past the 8 KB node)", lambda p, k: p.rpush(k, "x" * 9000)),
-        ("set", "512-ints", "512 integers", lambda p, k: p.sadd(k, *range(512))),
-        ("set", "513-ints", "513 integers", lambda p, k: p.sadd(k, *range(513))),
-        ("set", "128-words", "128 short strings", lambda p, k: p.sadd(k, *(f"w{i}" for i in range(128)))),
-        ("set", "129-words", "129 short strings", lambda p, k: p.sadd(k, *(f"w{i}" for i in range(129)))),
-        ("zset", "128", "128 members", lambda p, k: p.zadd(k, {f"m{i}": i for i in range(128)})),
-        ("zset", "129", "129 members", lambda p, k: p.zadd(k, {f"m{i}": i for i in range(129)})),
-        ("hash", "128", "128 fields", lambda p, k: p.hset(k, mapping={f"f{i}": i for i in range(128)})),
-        ("hash", "129", "129 fields", lambda p, k: p.hset(k, mapping={f"f{i}": i for i in range(129)})),
-        ("hash", "65-byte-value", "3 fields, one value of 65 bytes", lambda p, k: p.hset(
-            k, mapping={"a": 1, "b": 2, "c": "x" * 65})),
+        ("set", "ints-at", f"{ints} integers", lambda p, k: p.sadd(k, *range(ints))),
+        ("set", "ints-over", f"{ints + 1} integers", lambda p, k: p.sadd(k, *range(ints + 1))),
+        ("set", "words-at", f"{words} short strings", lambda p, k: p.sadd(k, *(f"w{i}" for i in range(words)))),
+        ("set", "words-over", f"{words + 1} short strings",
+         lambda p, k: p.sadd(k, *(f"w{i}" for i in range(words + 1)))),
+        ("zset", "at", f"{zset} members", lambda p, k: p.zadd(k, {f"m{i}": i for i in range(zset)})),
+        ("zset", "over", f"{zset + 1} members", lambda p, k: p.zadd(k, {f"m{i}": i for i in range(zset + 1)})),
+        ("hash", "at", f"{hashes} fields", lambda p, k: p.hset(k, mapping={f"f{i}": i for i in range(hashes)})),
+        ("hash", "over", f"{hashes + 1} fields",
+         lambda p, k: p.hset(k, mapping={f"f{i}": i for i in range(hashes + 1)})),
+        ("hash", "long-value", f"3 fields, one value of {value + 1} bytes", lambda p, k: p.hset(
+            k, mapping={"a": 1, "b": 2, "c": "x" * (value + 1)})),
         ("hll", "100", "100 distinct items", lambda p, k: p.pfadd(k, *(f"v{i}" for i in range(100)))),
         ("hll", "5000", "5,000 distinct items", lambda p, k: p.pfadd(k, *(f"v{i}" for i in range(5000)))),
     ]
@@ -142,7 +156,7 @@ def _variants() -> list[tuple[str, str, str, Any]]:
 def encodings_demo(*, client: Any = None) -> list[dict[str, Any]]:
     """Fill the scratch keys (one pipeline, each with its TTL), then report each one's encoding and memory."""
     client = client or get_redis()
-    variants = _variants()
+    variants = _variants(thresholds(client=client))
     pipe = client.pipeline(transaction=False)
     names = []
     for redis_type, variant, _, fill in variants:

@@ -280,27 +280,27 @@ def top_products_day(day: str) -> str:
 TAG_INDEX_TTL = 24 * 3600
 
 
-@family("shop:tags:{g<gen>}:tag:<tag>", type="set", ttl="1 day + 60 s (set in the MULTI that builds the index)",
+@family("shop:tags:{tags:g<gen>}:tag:<tag>", type="set", ttl="1 day + 60 s (set in the MULTI that builds the index)",
         writer="shop.tags.tags_index_build")
 def tag_members(generation: int, tag: str) -> str:
     """Product ids carrying ``tag`` (a slug checked by the caller: ``[a-z0-9-]``)."""
     return key("shop", "tags", f"{{tags:g{int(generation)}}}", "tag", tag)
 
 
-@family("shop:tags:{g<gen>}:all", type="set", ttl="1 day + 60 s (same MULTI)", writer="shop.tags.tags_index_build")
+@family("shop:tags:{tags:g<gen>}:all", type="set", ttl="1 day + 60 s (same MULTI)", writer="shop.tags.tags_index_build")
 def tag_all_products(generation: int) -> str:
     """Every product id: what ``exclude`` subtracts from when no tag is required, and the featured pool."""
     return key("shop", "tags", f"{{tags:g{int(generation)}}}", "all")
 
 
-@family("shop:tags:{g<gen>}:names", type="set", ttl="1 day (same MULTI; shorter than the sets, so it goes first)",
+@family("shop:tags:{tags:g<gen>}:names", type="set", ttl="1 day (same MULTI; shorter than the sets, so it goes first)",
         writer="shop.tags.tags_index_build")
 def tag_names(generation: int) -> str:
     """The known tag names; its existence also says "this generation's index is built"."""
     return key("shop", "tags", f"{{tags:g{int(generation)}}}", "names")
 
 
-@family("shop:tags:{g<gen>}:q:<sha256(query)>", type="set", ttl="60 s (EXPIRE in the script that stores it)",
+@family("shop:tags:{tags:g<gen>}:q:<sha256(query)>", type="set", ttl="60 s (EXPIRE in the script that stores it)",
         writer="shop/lua/tags_query.lua (SINTERSTORE / SUNIONSTORE then SDIFFSTORE)")
 def tag_query(generation: int, query: str) -> str:
     """A stored combination (e.g. ``all:eco,gift-sale``) that the pages of one query read from."""
