@@ -454,3 +454,16 @@ def encoding_demo(redis_type: str, variant: str) -> str:
     if redis_type not in ENCODING_DEMO_TYPES or not re.fullmatch(r"[a-z0-9-]{1,40}", variant):
         raise ValueError(f"{redis_type}-{variant}")
     return key("shop", "enc", "{demo}", f"{redis_type}-{variant}")
+
+
+# --- the HyperLogLog lab (manage.py hll_chart, bench) ----------------------------------------------
+
+
+@family("shop:hll-lab:{lab}:hll:<trial>", type="string", ttl="10 minutes (EXPIRE with each batch); deleted at the end",
+        writer="shop.hll_lab.hll_measure")
+@family("shop:hll-lab:{lab}:set", type="set", ttl="10 minutes (EXPIRE with each batch); deleted at the end",
+        writer="shop.hll_lab.hll_measure")
+def hll_lab_keys(trials: int) -> tuple[list[str], str]:
+    """The lab's HyperLogLogs (one per trial) and the exact set it is compared with."""
+    return ([key("shop", "hll-lab", "{lab}", "hll", str(int(t))) for t in range(trials)],
+            key("shop", "hll-lab", "{lab}", "set"))
