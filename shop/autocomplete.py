@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 MAX_PREFIX = 50
 MAX_LIMIT = 20
 DEFAULT_LIMIT = 8
-CANDIDATES = 200
+CANDIDATES = 64  # the window ranked by views; cost grows with it (bench/shop_structures.py)
 REBUILD_BATCH = 2000
 
 

@@ -32,7 +32,7 @@ def line(values: list[float], labels: list[str], *, width: int = 640, height: in
          top_value: float | None = None) -> dict[str, Any]:
     """A line chart: ``{"points": "x,y x,y ...", "dots": [...], "max", ...}``."""
     top = top_value or max(values, default=0) or 1
-    plot_w, plot_h = width - LEFT, height - BOTTOM - TOP
+    plot_w, plot_h = width - LEFT - 12, height - BOTTOM - TOP  # room for the last label
     step = plot_w / max(1, len(values) - 1)
     dots = [{"x": round(LEFT + i * step, 1), "y": round(TOP + plot_h - plot_h * v / top, 1), "value": v, "label": lab}
             for i, (v, lab) in enumerate(zip(values, labels, strict=True))]

@@ -59,4 +59,4 @@ def test_the_page_charts_it(client, r):
     page = client.get("/shop/activity/")
     html = page.content.decode()
     assert page.status_code == 200 and 'id="dau-today">3<' in html and "BITOP" in html
-    assert html.count('class="bar"') == activity.CHART_DAYS
+    assert html.count('class="col"') == activity.CHART_DAYS
