@@ -89,7 +89,8 @@ def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float, radius_km: 
 # --- input -----------------------------------------------------------------------------------------
 
 
-def _number(raw: str | None, name: str, *, default: float | None = None) -> float:
+def number_param(raw: str | None, name: str, *, default: float | None = None) -> float:
+    """A finite float from a query parameter, ``default`` when absent, else ``ApiError`` (400)."""
     if raw is None or raw == "":
         if default is None:
             raise ApiError(f"{name} is required", code="missing_parameter")
@@ -105,9 +106,9 @@ def _number(raw: str | None, name: str, *, default: float | None = None) -> floa
 
 def nearby_params(query: Any) -> tuple[float, float, float, int]:
     """``(lon, lat, radius_km, limit)`` from a query dict, or ``ApiError`` (400) saying which is out of range."""
-    lon = _number(query.get("lon"), "lon")
-    lat = _number(query.get("lat"), "lat")
-    radius = _number(query.get("radius_km"), "radius_km", default=DEFAULT_RADIUS_KM)
+    lon = number_param(query.get("lon"), "lon")
+    lat = number_param(query.get("lat"), "lat")
+    radius = number_param(query.get("radius_km"), "radius_km", default=DEFAULT_RADIUS_KM)
     raw_limit = query.get("limit") or str(DEFAULT_LIMIT)
     if not raw_limit.isascii() or not raw_limit.isdigit() or len(raw_limit) > 6:
         raise ApiError(f"limit must be an integer from 1 to {MAX_LIMIT}", code="invalid_parameter")

@@ -75,8 +75,8 @@ def store_locator(request: HttpRequest) -> HttpResponse:
         lon, lat, radius, limit = stores.nearby_params(query)
         box = None
         if shape == "box":
-            box = (stores._number(query.get("width_km"), "width_km", default=1500.0),
-                   stores._number(query.get("height_km"), "height_km", default=1000.0))
+            box = (stores.number_param(query.get("width_km"), "width_km", default=1500.0),
+                   stores.number_param(query.get("height_km"), "height_km", default=1000.0))
             if not all(0 < v <= 2 * stores.MAX_RADIUS_KM for v in box):
                 raise ApiError(f"box sides must be greater than 0 and at most {2 * stores.MAX_RADIUS_KM:g} km",
                                code="out_of_range")
@@ -256,7 +256,7 @@ def modules_page(request: HttpRequest) -> HttpResponse:
                 context["claimed"] = (code, stack.coupon_claim(code))
             else:
                 context["checked"] = (code, stack.coupon_check(code))
-        context["bloom"] = stack.coupon_stats(probes=2000)
+        context["bloom"] = stack.coupon_stats(probes=1000)
         per_minute = stack.orders_per_minute(minutes=60)
         context["orders_total"] = sum(v for _, v in per_minute)
         context["orders_chart"] = charts.bars([v for _, v in per_minute],

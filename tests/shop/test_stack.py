@@ -30,7 +30,7 @@ def test_the_page_says_which_path_runs_and_checks_coupons(client, catalog, path)
     expected = "module bf" if path == "module" else "core fallback"
     assert expected in page.context["paths"]["bloom"] and expected in html
     assert page.context["bloom"]["kind"] == path
-    assert page.context["bloom"]["measured_rate"] < 0.02
+    assert page.context["bloom"]["measured_rate"] < 0.03  # ~1% at capacity, on 1,000 probes
     taken = client.post("/shop/modules/", {"code": "save-000123", "action": "check"})
     assert taken.context["checked"] == ("SAVE-000123", True)
     claimed = client.post("/shop/modules/", {"code": "NEW-CODE-1", "action": "claim"})
