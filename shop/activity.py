@@ -36,7 +36,7 @@ from typing import Any
 from config.redis import get_redis
 from sessions_app.keys import ACTIVITY_TTL, active_users_key
 from shop import keys
-from shop.visitors import _day_end, today
+from shop.visitors import day_end, today
 
 DERIVED_TTL = 600
 CHART_DAYS = 30
@@ -127,7 +127,7 @@ def activity_seed(*, days: int = 35, offset: int = 0, client: Any = None) -> int
         pipe = client.pipeline(transaction=True)
         for user_id in users:
             pipe.setbit(active_users_key(day), user_id, 1)
-        pipe.expireat(active_users_key(day), _day_end(day) + int(ACTIVITY_TTL.total_seconds()))
+        pipe.expireat(active_users_key(day), day_end(day) + int(ACTIVITY_TTL.total_seconds()))
         pipe.execute()
         marked += len(users)
     return marked

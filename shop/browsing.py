@@ -35,7 +35,7 @@ from typing import Any
 from config.redis import get_redis
 from shop import keys
 from shop.models import Product
-from shop.visitors import _day_end, today
+from shop.visitors import day_end, today
 
 RECENT_SIZE = 10
 RECENT_TTL = 30 * 24 * 3600
@@ -54,7 +54,7 @@ def queue_view(pipe: Any, *, visitor: str, product_id: int,
     top = keys.top_products_day(day.isoformat())
     member = str(int(product_id))
     pipe.zincrby(top, 1, member)
-    pipe.expireat(top, _day_end(day) + int(TOP_KEEP.total_seconds()))
+    pipe.expireat(top, day_end(day) + int(TOP_KEEP.total_seconds()))
     pipe.zincrby(keys.autocomplete_popularity(), 1, member)
     pipe.lrem(recent, 0, member)
     pipe.lpush(recent, member)

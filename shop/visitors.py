@@ -57,7 +57,7 @@ def today() -> dt.date:
     return timezone.now().astimezone(dt.UTC).date()
 
 
-def _day_end(day: dt.date) -> int:
+def day_end(day: dt.date) -> int:
     """Unix time of the end of ``day`` (UTC)."""
     return int(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC).timestamp())
 
@@ -86,7 +86,7 @@ def visitor_cookie(response: HttpResponse, vid: str, is_new: bool) -> HttpRespon
 def queue_view(pipe: Any, *, visitor: str, product_id: int | None = None, day: dt.date | None = None) -> None:
     """Queue a visit on ``pipe``: site-wide (always) and for ``product_id`` (if given), HLL + demo set, TTLs."""
     day = day or today()
-    iso, end = day.isoformat(), _day_end(day)
+    iso, end = day.isoformat(), day_end(day)
     targets = [(keys.visitors_site_day(iso), keys.visitors_site_day_exact(iso), SITE_RETENTION)]
     if product_id is not None:
         targets.append((keys.visitors_product_day(product_id, iso), keys.visitors_product_day_exact(product_id, iso),
