@@ -309,6 +309,7 @@ SHOP_XFETCH = env_bool("SHOP_XFETCH", True)  # refresh-ahead of hot product entr
 SHOP_VIEW_COUNTING = env_str("SHOP_VIEW_COUNTING", "write_behind")  # or "direct" (an UPDATE per view)
 SHOP_VIEW_FLUSH_SECONDS = env_int("SHOP_VIEW_FLUSH_SECONDS", 10)
 SHOP_LOCAL_TIER_TTL = float(env_str("SHOP_LOCAL_TIER_TTL", "1.0"))  # seconds, the hot-key in-process tier
+SHOP_MODULES = env_bool("SHOP_MODULES", True)  # off: the Redis Stack features use their core fallbacks (shop/stack.py)
 
 # --- periodic tasks (celery beat), all in one table ------------------------------------------------
 

@@ -70,10 +70,26 @@ USE_CASES: list[UseCase] = [
     UseCase("8.4, 8.8", "Queues", "Priority (BZPOPMIN), delayed jobs, a reliable queue with a reaper, "
             "job deduplication.", "Sorted set, List, String", "redis_patterns/queues.py", "workers:queues", "Workers"),
     UseCase("8.5", "Sessions", "Redis sessions, active sessions per user, revoke.", "Hash", "sessions_app/", area="Accounts"),
-    UseCase("2.7", "Unique visitors", "HyperLogLog next to the exact count and its error.", "HyperLogLog",
-            "shop/", area="Shop"),
-    UseCase("2.8", "Activity bitmaps", "Daily active users and retention with BITOP.", "Bitmap", "shop/", area="Shop"),
-    UseCase("2.9", "Store locator", "Nearby stores with GEOSEARCH.", "Geo", "shop/", area="Shop"),
+    UseCase("2.7", "Unique visitors",
+            "HyperLogLog per product and per day next to the exact count and its error; weeks by PFCOUNT and PFMERGE.",
+            "HyperLogLog", "shop/visitors.py", "shop:visitors", "Shop"),
+    UseCase("2.8", "Activity bitmaps", "Daily active users (BITCOUNT), weekly actives (BITOP OR) and retention "
+            "(BITOP AND), charted.", "Bitmap", "shop/activity.py", "shop:activity", "Shop"),
+    UseCase("2.9", "Store locator", "Nearby stores with GEOSEARCH by radius or box, GEODIST, on a map; "
+            "your browser's location or a city.", "Geo", "shop/stores.py", "shop:stores", "Shop"),
+    UseCase("2.3, 2.5, 8.3", "Recently viewed and top today",
+            "A capped list per visitor (LPUSH + LTRIM) and a daily sorted set (ZINCRBY), in the page's own round trip.",
+            "List, Sorted set", "shop/browsing.py", "shop:recent", "Shop"),
+    UseCase("2.4", "Tags and facets", "All-of, any-of and exclusion with SINTER, SUNION and SDIFF, paginated from a "
+            "stored result; featured with SRANDMEMBER.", "Set", "shop/tags.py", "shop:tags", "Shop"),
+    UseCase("2.5, 12", "Autocomplete and search", "ZRANGEBYLEX over lowercased names ranked by views, one round trip "
+            "per keystroke; full-text search with RediSearch or sets.", "Sorted set, Set, Search",
+            "shop/autocomplete.py", "shop:search", "Shop"),
+    UseCase("2.10, 12", "Redis Stack modules", "Bloom filter, time series, full-text search and JSON documents, "
+            "each with a core-Redis fallback of the same interface.", "Bloom, TimeSeries, Search, JSON",
+            "shop/stack.py", "shop:modules", "Shop"),
+    UseCase("3", "Encodings and memory", "OBJECT ENCODING and MEMORY USAGE of keys grown past each listpack and "
+            "intset threshold.", "all types", "shop/encodings.py", "shop:encodings"),
     UseCase("3, 4, 5, 10", "Operations", "Memory, persistence, Sentinel, Cluster, slow log, metrics.",
             "INFO, MEMORY, SLOWLOG", "ops/", area="Ops"),
     # --- the running Redis (issue 13): staff pages ---

@@ -3,7 +3,8 @@
 Every product save or delete in the admin calls ``shop.services.product_changed``,
 so the write strategy in force (explicit delete or write-through, after the
 commit) runs on staff edits exactly as it does for the API's PATCH; category
-edits supersede the cached lists (``catalog_changed``).
+edits supersede the cached lists (``catalog_changed``); store edits move the
+store in the locator's geo set (``shop.stores.store_changed``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ class CategoryAdmin(admin.ModelAdmin):
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
     search_fields = ["name"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        super().save_model(request, obj, form, change)
+        from shop import services
+
+        services.catalog_changed()  # a new generation: the tag sets are rebuilt with the new name
 
 
 @admin.register(Product)
@@ -68,8 +75,31 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
+    """Store edits reach the locator's geo set after the commit (``shop.stores.store_changed``)."""
+
     list_display = ["name", "city", "longitude", "latitude"]
     search_fields = ["name", "city"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        super().save_model(request, obj, form, change)
+        from shop import stores
+
+        stores.store_changed(store_id=obj.pk)
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        from shop import stores
+
+        pk = obj.pk
+        super().delete_model(request, obj)
+        stores.store_changed(store_id=pk)
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        from shop import stores
+
+        ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for pk in ids:
+            stores.store_changed(store_id=pk)
 
 
 class OrderItemInline(admin.TabularInline):

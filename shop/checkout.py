@@ -47,7 +47,7 @@ from config.api import ApiError, Conflict
 from config.redis import get_redis
 from redis_patterns import idempotency
 from redis_patterns.scripts import loader
-from shop import keys, orders
+from shop import keys, orders, stack
 from shop.models import Order, OrderItem, OutboxMessage, Product
 from shop.stock import CartLine, OutOfStock, stock_forget, stock_release, stock_reserve
 
@@ -331,7 +331,12 @@ def outbox_publish(*, ids: list[int] | None = None, older_than: timedelta | None
             # No MAXLEN here: capping at write time could drop entries still pending.
             pipe.xadd(_stream_for(row.topic), {**{k: str(v) for k, v in row.payload.items()},
                                                "outbox_id": str(row.pk)})
-        stream_ids = pipe.execute()
+        # The orders-per-minute series rides in the same round trip (shop.stack; at-least-once, like the stream).
+        series_at = len(pipe)
+        for row in rows:
+            if row.topic == OutboxMessage.ORDERS:
+                stack.queue_order_placed(pipe, at=row.created_at)
+        stream_ids = pipe.execute()[:series_at]
         now = timezone.now()
         for row, stream_id in zip(rows, stream_ids, strict=True):
             row.published_at = now

@@ -45,6 +45,7 @@ class Read:
     pending_views: int | None = None  # views counted in Redis, not yet flushed (product pages)
     loaded: bool = False             # this read ran the database query
     extra: list[Any] | None = None   # replies of commands a caller added to the read's pipeline
+    recent: list[int] | None = None  # the visitor's recently viewed product ids (product pages)
 
 
 # --- the database side (the loaders) ---------------------------------------------------------
@@ -179,18 +180,22 @@ def catalog_generation() -> int | None:
 
 
 @metrics.counts_cache_reads("category_list", strategy="generation")
-def category_list() -> Read:
-    """All categories with their product counts, cached under the catalog generation."""
+def category_list(*, also: Callable[[Any], None] | None = None) -> Read:
+    """All categories with their product counts, cached under the catalog generation.
+
+    ``also``: as for ``product_get`` (the shop home adds its visitor count
+    and today's top products to the list read's round trip).
+    """
     generation = catalog_generation() if caching.enabled() else None
     if generation is None:
         return Read(category_list_load(), CacheState.BYPASS, tier="database", loaded=True)
     lookup = caching.cache().get(keys.category_list_key(generation), keys.category_list_lease_key(generation),
-                                 category_list_load, caching.list_policy())
-    return Read(lookup.value, lookup.state, loaded=lookup.loaded)
+                                 category_list_load, caching.list_policy(), also=also)
+    return Read(lookup.value, lookup.state, loaded=lookup.loaded, extra=lookup.extra or None)
 
 
 @metrics.counts_cache_reads("product_page", strategy="generation")
-def product_page(category_slug: str, page: int) -> Read:
+def product_page(category_slug: str, page: int, *, also: Callable[[Any], None] | None = None) -> Read:
     """One page of a category's products (``value`` is ``None`` past the end or for an unknown slug)."""
     loader = lambda: product_page_load(category_slug, page)  # noqa: E731
     generation = catalog_generation() if caching.enabled() else None
@@ -198,8 +203,8 @@ def product_page(category_slug: str, page: int) -> Read:
         return Read(loader(), CacheState.BYPASS, tier="database", loaded=True)
     lookup = caching.cache().get(keys.product_page_key(generation, category_slug, page),
                                  keys.product_page_lease_key(generation, category_slug, page),
-                                 loader, caching.list_policy())
-    return Read(lookup.value, lookup.state, loaded=lookup.loaded)
+                                 loader, caching.list_policy(), also=also)
+    return Read(lookup.value, lookup.state, loaded=lookup.loaded, extra=lookup.extra or None)
 
 
 def pending_views(product_id: int) -> int | None:

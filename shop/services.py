@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -43,7 +44,7 @@ from config.api import ApiError
 from redis_patterns import hotkeys, writebehind
 from redis_patterns.cache import CacheState
 from redis_patterns.tracing import tracing
-from shop import caching, keys, selectors
+from shop import autocomplete, browsing, caching, keys, selectors, stack, visitors
 from shop.caching import ReadTier, WriteStrategy
 from shop.models import Product, ViewCountFlush
 from shop.selectors import Read
@@ -129,6 +130,9 @@ def product_changed(*, product_id: int, strategy: WriteStrategy | None = None) -
     """
     transaction.on_commit(lambda: product_cache_sync(product_id=product_id, strategy=strategy))
     transaction.on_commit(lambda: _stock_forget(product_id))
+    # The name index of the search box and the search documents follow the row too.
+    autocomplete.product_changed(product_id=product_id)
+    stack.product_changed(product_id=product_id)
 
 
 def _stock_forget(product_id: int) -> None:
@@ -138,7 +142,7 @@ def _stock_forget(product_id: int) -> None:
         log.warning("could not drop product %s from the stock hash: %s", product_id, exc)
 
 
-def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS) -> Read:
+def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS, visitor: str | None = None) -> Read:
     """A product page view: the product through the cache, and the view counted (a write).
 
     Write-behind (the default): the ``HINCRBY`` rides in the same round trip
@@ -146,19 +150,74 @@ def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS) -> Read:
     beat task flushes the counts (``views_flush``).  ``direct``: an ``UPDATE``
     per view, the "before" half of the comparison.  Redis down: straight to
     the database, so the view still counts.
+
+    With a ``visitor`` (the browser's id, ``shop.visitors.visitor_id``), the
+    same round trip also carries the unique-visitor ``PFADD``s
+    (``shop.visitors``), today's top products ``ZINCRBY`` and the recently
+    viewed ``LPUSH``/``LTRIM`` (``shop.browsing``); ``Read.recent`` then
+    holds the visitor's recently viewed ids, newest first.
     """
     counting = caching.switches().view_counting
-    if counting == caching.ViewCounting.WRITE_BEHIND and caching.enabled() and tier == ReadTier.REDIS:
+    write_behind = counting == caching.ViewCounting.WRITE_BEHIND
+
+    def track(pipe: Any) -> Callable[[list[Any]], list[int]] | None:
+        if visitor is None:
+            return None
+        visitors.queue_view(pipe, visitor=visitor, product_id=product_id)
+        return browsing.queue_view(pipe, visitor=visitor, product_id=product_id)
+
+    if write_behind and caching.enabled() and tier == ReadTier.REDIS:
         counters = keys.view_counter_keys()
-        read = selectors.product_get(product_id, also=lambda pipe: writebehind.record(pipe, counters, product_id))
-        if read.value is not None and read.state != CacheState.BYPASS:
-            read.pending_views = int(read.extra[0]) if read.extra else None
+        readers: list[Callable[[list[Any]], list[int]] | None] = []
+
+        def also(pipe: Any) -> None:
+            writebehind.record(pipe, counters, product_id)
+            readers.append(track(pipe))
+
+        read = selectors.product_get(product_id, also=also)
+        if read.state != CacheState.BYPASS and read.extra:
+            if readers and readers[0] is not None:
+                read.recent = readers[0](read.extra[1:])
+            if read.value is None:
+                _forget_views_of_missing(product_id, visitor)
+                return read
+            read.pending_views = int(read.extra[0])
             return read
     else:
         read = selectors.product_get(product_id, tier=tier)
+        if visitor is not None and read.value is not None and read.state != CacheState.BYPASS:
+            read.recent = _track_alone(track)
     if read.value is not None:
         Product.objects.filter(pk=product_id).update(view_count=F("view_count") + 1)
     return read
+
+
+def _track_alone(track: Callable[[Any], Callable[[list[Any]], list[int]] | None]) -> list[int] | None:
+    """The visit commands in a round trip of their own (when the cache read did not carry them)."""
+    try:
+        pipe = caching.cache().client.pipeline(transaction=False)
+        reader = track(pipe)
+        replies = pipe.execute()
+    except RedisError as exc:
+        log.info("visit not recorded (Redis unavailable: %s)", exc)
+        return None
+    return reader(replies) if reader else None
+
+
+def _forget_views_of_missing(product_id: int, visitor: str | None) -> None:
+    """Undo the per-product records of a view of a product that does not exist (a 404 changes nothing)."""
+    if visitor is None:
+        return
+    day = visitors.today().isoformat()
+    try:
+        pipe = caching.cache().client.pipeline(transaction=False)
+        pipe.zrem(keys.top_products_day(day), str(product_id))
+        pipe.zrem(keys.autocomplete_popularity(), str(product_id))
+        pipe.lrem(keys.recently_viewed(visitor), 0, str(product_id))
+        pipe.delete(keys.visitors_product_day(product_id, day), keys.visitors_product_day_exact(product_id, day))
+        pipe.execute()
+    except RedisError as exc:
+        log.info("could not undo the views of missing product %s: %s", product_id, exc)
 
 
 def product_cache_sync(*, product_id: int, strategy: WriteStrategy | None = None) -> WriteStrategy | None:
@@ -305,7 +364,15 @@ def cache_warm(*, limit: int = 100) -> WarmReport:
     report = WarmReport()
     if not caching.enabled():
         return report
-    ids = list(Product.objects.order_by("-view_count", "pk").values_list("pk", flat=True)[:limit])
+    # Today's most viewed first (an exact, current sorted set: shop.browsing), then the all-time
+    # view counts for the rest of the list (after a Redis restart the sorted set starts empty).
+    try:
+        ids = browsing.top_ids(limit=limit)
+    except RedisError:
+        ids = []
+    if len(ids) < limit:
+        ids += list(Product.objects.exclude(pk__in=ids).order_by("-view_count", "pk")
+                    .values_list("pk", flat=True)[:limit - len(ids)])
     if not ids:
         return report
     cache = caching.cache()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,7 +15,7 @@ from redis.exceptions import RedisError
 from config.api import visitor
 from config.redis import cached_redis_health
 from redis_patterns.tracing import tracing
-from shop import caching, demos, selectors, services
+from shop import browsing, caching, demos, selectors, services, visitors
 from shop.caching import ReadTier, ViewCounting, WriteStrategy
 from shop.models import Product
 
@@ -36,32 +37,45 @@ def _page_number(request: HttpRequest) -> int:
 
 @ensure_csrf_cookie  # the API's PATCH takes this cookie's value back in X-CSRFToken
 def category_list(request: HttpRequest) -> HttpResponse:
-    read = selectors.category_list()
-    response = render(request, "shop/categories.html", {"categories": read.value, "read": read})
-    return _with_cache_header(response, read.state.value)
+    vid, new_vid = visitors.visitor_id(request)
+
+    def also(pipe: Any) -> None:  # the visit and today's top 10 ride on the list read's round trip
+        visitors.queue_view(pipe, visitor=vid)
+        browsing.queue_top(pipe)
+
+    read = selectors.category_list(also=also)
+    top = browsing.top_from(read.extra[-1]) if read.extra else []
+    response = render(request, "shop/categories.html", {"categories": read.value, "read": read, "top_today": top})
+    return visitors.visitor_cookie(_with_cache_header(response, read.state.value), vid, new_vid)
 
 
 @ensure_csrf_cookie  # the API's PATCH takes this cookie's value back in X-CSRFToken
 def product_list(request: HttpRequest, category_slug: str) -> HttpResponse:
     page = _page_number(request)
-    read = selectors.product_page(category_slug, page)
+    vid, new_vid = visitors.visitor_id(request)
+    read = selectors.product_page(category_slug, page, also=lambda pipe: visitors.queue_view(pipe, visitor=vid))
     if read.value is None:
         raise Http404("no such category or page")
     data = read.value
     context = {"data": data, "read": read,
                "pages": range(max(1, page - 4), min(data["num_pages"], page + 4) + 1)}
-    return _with_cache_header(render(request, "shop/product_list.html", context), read.state.value)
+    response = _with_cache_header(render(request, "shop/product_list.html", context), read.state.value)
+    return visitors.visitor_cookie(response, vid, new_vid)
 
 
 @ensure_csrf_cookie  # the API's PATCH takes this cookie's value back in X-CSRFToken
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     if not 0 < product_id <= 2**63 - 1:
         raise Http404("no such product")
-    read = services.product_view(product_id)
+    vid, new_vid = visitors.visitor_id(request)
+    read = services.product_view(product_id, visitor=vid)
     if read.value is None:
         raise Http404("no such product")
-    response = render(request, "shop/product_detail.html", {"product": read.value, "read": read})
-    return _with_cache_header(response, read.state.value)
+    recent = browsing.recent_names(read.recent or [], known={product_id: read.value["name"]})
+    context = {"product": read.value, "read": read,
+               "recently_viewed": [r for r in recent if r["id"] != product_id]}
+    response = render(request, "shop/product_detail.html", context)
+    return visitors.visitor_cookie(_with_cache_header(response, read.state.value), vid, new_vid)
 
 
 # --- checkout ----------------------------------------------------------------------------------

@@ -52,3 +52,13 @@ def test_scripts_demo_rejects_unknown_actions(client, raw_redis):
     response = client.post("/patterns/scripts/", {"action": "flushall"})
     assert response.status_code == 400
     assert raw_redis.dbsize() == 0
+
+
+def test_the_home_page_marks_no_data_structure_use_case_as_planned(client):
+    html = client.get("/").content.decode()
+    for title, url in [("Unique visitors", "/shop/visitors/"), ("Activity bitmaps", "/shop/activity/"),
+                       ("Store locator", "/shop/stores/"), ("Tags and facets", "/shop/tags/"),
+                       ("Autocomplete and search", "/shop/search/"), ("Redis Stack modules", "/shop/modules/")]:
+        row = re.search(rf"<tr[^>]*>(?:(?!</tr>).)*{title}(?:(?!</tr>).)*</tr>", html, re.S)
+        assert row is not None, title
+        assert "planned" not in row.group(0) and f'href="{url}"' in row.group(0), title

@@ -129,5 +129,24 @@ class Command(BaseCommand):
         bar.close()
         if created:
             services.catalog_changed()  # cached lists are superseded (runs at once: no transaction open)
+        self._redis_indexes(rebuild_names=bool(created))
         self.stdout.write(f"seed_demo: {len(categories)} categories, {Product.objects.count()} products "
                           f"({created} new), {Store.objects.count()} stores, {len(tags)} tags")
+
+    def _redis_indexes(self, *, rebuild_names: bool) -> None:
+        """The Redis indexes of the database rows (idempotent): the stores' geo set, the names, search."""
+        from redis.exceptions import RedisError
+
+        from config.redis import get_redis
+        from shop import autocomplete, keys, stores
+
+        try:
+            count = stores.stores_rebuild()
+            if rebuild_names or not get_redis().exists(keys.autocomplete_index()):
+                autocomplete.autocomplete_rebuild()
+            if rebuild_names:
+                get_redis().delete(keys.search_built())  # the next search rebuilds its documents
+        except RedisError as exc:
+            self.stderr.write(f"seed_demo: Redis indexes not built ({exc}); searches rebuild them when Redis is back")
+            return
+        self.stdout.write(f"seed_demo: {count} stores in the geo set, product names indexed for autocomplete")
