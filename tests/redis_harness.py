@@ -126,6 +126,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     for name in _REDIS_VARS:
         os.environ.pop(name, None)
     os.environ["VAR_DIR"] = var_dir
+    # Metrics files live under VAR_DIR too: an inherited directory (the xdist
+    # controller's, which settings exported) would merge two workers' counters.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + "k" * 40)
     os.environ.setdefault("REDIS_KEY_PREFIX", "t")
     # Settings refuse to start (here and in every subprocess, which inherits

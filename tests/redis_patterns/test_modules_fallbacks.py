@@ -1,7 +1,8 @@
 """One contract suite per feature, run against the Redis Stack module and against its core fallback.
 
-The ``module`` parameter skips with the reason when the server has no
-modules (``tests/stack.py``); on a Redis Stack server both run.
+The ``module`` parameter carries ``requires_modules`` (tests/redis_harness.py):
+it skips with the reason when the server has no modules; on Redis Stack
+(``make test-servers``) both run.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from redis_patterns.documents import HashDocuments, JsonDocuments, flatten, unfl
 from redis_patterns.search import CoreSearch, ModuleSearch, tokens
 from redis_patterns.timeseries import HOUR_MS, MINUTE_MS, CoreSeries, ModuleSeries
 from tests.conftest import wait_for
-from tests.stack import requires_modules
 
-KINDS = ["core", "module"]
+
+def kinds(module: str) -> list:
+    """The fallback always; the module path where the server has ``module`` loaded."""
+    return ["core", pytest.param("module", marks=pytest.mark.requires_modules(module))]
 
 
 @pytest.fixture
@@ -42,10 +45,9 @@ def test_detection_asks_once_and_says_why_not(client):
 # --- bloom ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=kinds(modules.BLOOM))
 def bloom(request, client):
     if request.param == "module":
-        requires_modules(client, modules.BLOOM)
         return ModuleBloom(client, "t:bloom:bf", capacity=5000, error_rate=0.01)
     return CoreBloom(client, "t:bloom:bits", capacity=5000, error_rate=0.01)
 
@@ -75,10 +77,9 @@ def test_bloom_sizing_formula():
 # --- time series ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=kinds(modules.TIMESERIES))
 def series(request, client):
     if request.param == "module":
-        requires_modules(client, modules.TIMESERIES)
         return ModuleSeries(client, "t:ts:raw", "t:ts:hourly")
     return CoreSeries(client, "t:ts")
 
@@ -117,13 +118,12 @@ DOCS = {
 }
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=kinds(modules.SEARCH))
 def engine(request, client):
     def doc(i: int) -> str:
         return f"t:search:{{fts}}:doc:{i}"
 
     if request.param == "module":
-        requires_modules(client, modules.SEARCH)
         found = ModuleSearch(client, index_name="t:search:idx", doc_prefix="t:search:{fts}:doc:", doc_key=doc)
         found.drop()
         return found
@@ -166,10 +166,9 @@ PRODUCT = {"id": 7, "name": "Nordic Lamp", "price": "19.99", "stock": 12, "tags"
            "category": {"id": 2, "name": "Furniture", "slug": "furniture"}}
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=kinds(modules.JSON))
 def documents(request, client):
     if request.param == "module":
-        requires_modules(client, modules.JSON)
         return JsonDocuments(client)
     return HashDocuments(client)
 

@@ -7,16 +7,13 @@ from django.test import Client
 
 from redis_patterns import modules
 from shop import stack, visitors
-from tests.stack import requires_modules
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["core", "module"])
+@pytest.fixture(params=["core", pytest.param("module", marks=pytest.mark.requires_modules())])
 def path(request, settings, raw_redis):
     """Run a test on the core fallback (SHOP_MODULES off) and on the module path (skipped without modules)."""
-    if request.param == "module":
-        requires_modules(raw_redis, *modules.ALL)
     settings.SHOP_MODULES = request.param == "module"
     modules.forget()
     yield request.param
