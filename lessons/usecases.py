@@ -69,7 +69,10 @@ USE_CASES: list[UseCase] = [
             "String, Lua", "redis_patterns/lock.py", "workers:locks", "Workers"),
     UseCase("8.4, 8.8", "Queues", "Priority (BZPOPMIN), delayed jobs, a reliable queue with a reaper, "
             "job deduplication.", "Sorted set, List, String", "redis_patterns/queues.py", "workers:queues", "Workers"),
-    UseCase("8.5", "Sessions", "Redis sessions, active sessions per user, revoke.", "Hash", "sessions_app/", area="Accounts"),
+    UseCase("8.5, 2.2", "Sessions",
+            "Sessions in a hash with sliding expiry, one round trip each way; your sessions listed and revoked; "
+            "Django's cache and cached_db engines beside it; JWTs with a self-cleaning denylist.",
+            "Hash, Sorted set, String, Lua", "sessions_app/", "accounts:pattern", "Accounts"),
     UseCase("2.7", "Unique visitors", "HyperLogLog next to the exact count and its error.", "HyperLogLog",
             "shop/", area="Shop"),
     UseCase("2.8", "Activity bitmaps", "Daily active users and retention with BITOP.", "Bitmap", "shop/", area="Shop"),
