@@ -24,3 +24,11 @@ from sessions_app.devices import device_name
 ])
 def test_device_name(ua, name):
     assert device_name(ua) == name
+
+
+def test_a_pickle_session_serializer_is_refused(settings):
+    from sessions_app.checks import check_session_serializer
+
+    assert check_session_serializer() == []
+    settings.SESSION_SERIALIZER = "myproject.serializers.PickleSerializer"
+    assert [e.id for e in check_session_serializer()] == ["sessions_app.E001"]
