@@ -38,6 +38,7 @@ class EngineRun:
     save_round_trips: int
     save_queries: int
     redis_bytes: int | None  # MEMORY USAGE of what the engine keeps in Redis (None: nothing there)
+    redis_encoding: str  # OBJECT ENCODING of it ("" when nothing is in Redis)
     redis_key: str  # the key name as stored (session keys elided)
 
 
@@ -71,11 +72,17 @@ def engine_run(backend: str) -> EngineRun:
             request["theme"] = "light"
             request.save()
         name = _redis_key(backend, session_key, request)
-        size = get_redis().memory_usage(name) if name else None
+        size, encoding = None, ""
+        if name:
+            pipe = get_redis().pipeline(transaction=False)
+            pipe.memory_usage(name)
+            pipe.object("encoding", name)
+            size, encoding = pipe.execute()
         shown = (name or "").replace(session_key, "<session key>")
         return EngineRun(backend=backend, load_round_trips=load_trace.round_trip_count,
                          load_queries=len(load_queries), save_round_trips=save_trace.round_trip_count,
-                         save_queries=len(save_queries), redis_bytes=size, redis_key=shown)
+                         save_queries=len(save_queries), redis_bytes=size, redis_encoding=encoding or "",
+                         redis_key=shown)
     finally:
         store_cls(session_key).delete()
 

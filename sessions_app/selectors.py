@@ -84,13 +84,33 @@ def user_sessions(*, user_id: int, current_id: str | None = None, limit: int = M
     return out
 
 
-def session_fields(*, session_id: str) -> dict[str, str]:
-    """One session's stored fields, for the sessions page (``data`` reduced to its keys: it holds the auth hash)."""
-    raw = get_redis(decode_responses=False).hgetall(keys.session_key(session_id))
+@dataclass(frozen=True)
+class StoredSession:
+    """One session as Redis holds it, for the sessions page."""
+
+    fields: dict[str, str]
+    ttl_ms: int
+    encoding: str
+    memory: int
+
+
+def session_stored(*, session_id: str) -> StoredSession:
+    """One session's fields (``data`` reduced to its keys: it holds the login's hash), TTL, encoding and size.
+
+    One pipelined round trip: ``HGETALL``, ``PTTL``, ``OBJECT ENCODING``, ``MEMORY USAGE``.
+    """
+    name = keys.session_key(session_id)
+    pipe = get_redis(decode_responses=False).pipeline(transaction=False)
+    pipe.hgetall(name)
+    pipe.pttl(name)
+    pipe.object("encoding", name)
+    pipe.memory_usage(name)
+    raw, ttl, encoding, memory = pipe.execute()
     fields = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
     if "data" in fields:
         try:
             fields["data"] = "{" + ", ".join(f'"{k}": …' for k in json.loads(fields["data"])) + "}"
         except ValueError:
             fields["data"] = "(not JSON)"
-    return fields
+    encoding = encoding.decode() if isinstance(encoding, bytes) else str(encoding or "")
+    return StoredSession(fields=fields, ttl_ms=int(ttl), encoding=encoding, memory=int(memory or 0))

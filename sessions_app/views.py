@@ -130,14 +130,14 @@ def your_sessions(request: HttpRequest) -> HttpResponse:
 
 def pattern(request: HttpRequest) -> HttpResponse:
     """The sessions pattern page: the layout, the engines compared live, the code."""
-    context: dict = {"backend": settings.SESSION_BACKEND, "current_id": None, "fields": None,
+    context: dict = {"backend": settings.SESSION_BACKEND, "current_id": None, "stored": None,
                      "idle_days": settings.SESSION_COOKIE_AGE // 86400, "jwt_ttl": settings.JWT_ACCESS_TTL}
     session = request.session
     if cached_redis_health()[0]:
         try:
             if isinstance(session, RedisSessionStore) and session.session_key:
                 context["current_id"] = session.session_id
-                context["fields"] = selectors.session_fields(session_id=session.session_id)
+                context["stored"] = selectors.session_stored(session_id=session.session_id)
             with tracing("engines") as trace:
                 context["runs"] = demos.engines_compare()
             context["demo_summary"] = trace.summary()

@@ -157,7 +157,7 @@ def test_each_authenticated_request_slides_expiry_and_marks_the_day_in_the_same_
 @pytest.mark.parametrize("path", ["/checkout/", "/realtime/"])
 def test_a_cookieless_visit_writes_no_database_row_only_a_key_with_a_ttl(client, raw_redis, path):
     assert client.get(path).status_code == 200
-    assert Session.objects.count() == 0
+    assert Session.objects.count() == 0  # the db engine's row is gone too
     stored = [k for k in raw_redis.scan_iter("t:sess:*")]
     assert stored == [redis_key(client.cookies["sessionid"].value)]
     assert 0 < raw_redis.ttl(stored[0])
@@ -186,7 +186,7 @@ def test_redis_down_pages_render_anonymous_and_login_fails_closed(client, ada, s
             assert response.status_code == 200, path
         assert client.get("/api/me").json()["authenticated"] is False  # sessions are in Redis
         assert client.cookies["sessionid"].value == cookie  # kept: the session is back with Redis
-        assert Session.objects.count() == 0
+        assert Session.objects.count() == 0  # the db engine's row is gone too
         # the login limiter fails closed first...
         assert login(client).status_code == 503
         # ...and without it, the login itself does, with a clear message and no cookie change
@@ -224,3 +224,17 @@ def test_seed_accounts_is_idempotent_and_refuses_without_debug(settings, django_
     assert not django_user_model.objects.get(username="demo").is_staff
     assert django_user_model.objects.count() == 2
     assert Client().post("/accounts/login/", {"username": "demo", "password": "demo-user-password"}).status_code == 302
+
+
+def test_the_sessions_page_compares_the_four_engines_and_cleans_up(client, ada, raw_redis):
+    login(client)
+    page = client.get("/patterns/sessions/").content.decode()
+    for engine in ("redis", "cache", "cached_db", "db"):
+        assert f'data-engine="{engine}"' in page
+    assert "Your session right now" in page and "OBJECT ENCODING" in page
+    assert client.cookies["sessionid"].value not in page
+    # the demo's sessions are deleted: only this visitor's session (and its list and activity) remain
+    assert [k for k in raw_redis.scan_iter("t:sess*")] and all(
+        k in (redis_key(client.cookies["sessionid"].value), keys.user_sessions_key(ada.pk))
+        for k in raw_redis.scan_iter("t:sess*"))
+    assert Session.objects.count() == 0  # the db engine's row is gone too
