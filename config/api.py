@@ -224,6 +224,8 @@ def visitor_of(user: Any, session: Any) -> Visitor | None:
     if user is not None and getattr(user, "is_authenticated", False):
         return Visitor(f"user:{user.pk}", user.pk, "session")
     session_key = getattr(session, "session_key", None) if session is not None else None
+    if getattr(session, "unavailable", False):
+        return None  # the session store could not be read: a cookie alone proves nothing (sessions_app.store)
     return Visitor(f"session:{session_key}") if session_key else None
 
 

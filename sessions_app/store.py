@@ -14,7 +14,8 @@ Guarantees
       anonymous; nothing in it is ever executed.
     - Sliding expiry: every request that uses its session pushes the TTL
       forward (``SessionMiddleware`` asks for a save; when nothing changed the
-      save only refreshes ``seen``, the IP and the TTL).
+      save is a plain ``PEXPIRE``, and once a minute the script rewrites
+      ``seen`` and the address: "last seen" is exact to the minute).
     - A revoked session stays revoked: writes go through
       ``lua/session_save.lua``, which refuses to update or refresh a hash that
       no longer exists, so a request in flight cannot bring it back.
@@ -22,21 +23,24 @@ Guarantees
       hash is deleted in the same round trip that writes the new one.
 
 Round trips (counted by the tests and ``bench/sessions.py``)
-    load: 1 (``HGETALL``).  save: 1, a pipeline of the save script, the
-    user index (``ZADD``, trimmed with ``ZREMRANGEBYSCORE``, ``PEXPIREAT NX``
-    then ``GT`` so it lives exactly as long as its newest session) and the
-    daily-active bit (``SETBIT`` + ``EXPIREAT``).  On a Cluster the pipeline
+    load: 1 (``HGETALL``).  save: 1, a pipeline of the save script (or, for
+    the common request that changed nothing, ``PEXPIRE``), the user's list
+    (``ZADD``, ``PEXPIREAT ... GT`` so it lives as long as its newest session;
+    ``NX`` at login; trimmed with ``ZREMRANGEBYSCORE`` when the script runs)
+    and the daily-active bit (``SETBIT`` + ``EXPIREAT``).  On a Cluster the pipeline
     goes to each node that owns one of those slots, written together and read
     together.  No ``EXISTS`` when a new key is drawn: the create script
     refuses a key that is taken, and the next key is tried.
 
 Failure policy (Redis down)
     ``load`` logs and answers an empty session: the request is anonymous, the
-    cookie is kept, and the session is back when Redis is.  A save of an
-    unchanged session is skipped; a real change (login, logout, data) raises
-    ``RedisError``: logins fail closed (``sessions_app.views`` says so), and
-    ``sessions_app.middleware`` logs a failed end-of-request save instead of
-    answering 500.
+    cookie is kept, and the session is back when Redis is.  Such a session
+    names no visitor (``config.api.visitor``: the cookie cannot be vouched for)
+    and cannot be saved (``SessionStoreUnavailable``, a ``RedisError``); any
+    write to Redis that fails raises ``RedisError`` too: logins fail closed
+    (``sessions_app.views`` says so), API writes that need a visitor answer
+    503, and ``sessions_app.middleware`` logs a failed end-of-request save
+    instead of answering 500.
 
 Sync and async twins: ``load``/``aload``, ``save``/``asave``, ``create``/
 ``acreate``, ``delete``/``adelete``, ``exists``/``aexists``,
@@ -55,6 +59,7 @@ from typing import Any
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, SessionBase, UpdateError
 from django.utils.crypto import get_random_string
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from config.redis import get_async_redis, get_redis
@@ -66,6 +71,10 @@ log = logging.getLogger(__name__)
 
 #: How much of the user agent a session keeps (enough to name the browser and the system).
 MAX_USER_AGENT = 256
+
+
+class SessionStoreUnavailable(RedisConnectionError):
+    """This request's session could not be read from Redis, so it cannot be written either."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,8 @@ class Stored:
 
     uid: str  # "" for an anonymous session
     payload: bytes  # the JSON as stored, to tell a real change from a refresh
+    seen: int = 0  # ms, as stored
+    ip: str = ""
 
 
 def _loads(raw: bytes | None) -> dict[str, Any] | None:
@@ -107,14 +118,19 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+#: "seen" (and the address) are rewritten at most this often; in between, a request only slides the TTLs.
+SEEN_RESOLUTION_MS = 60_000
+
+
 @dataclass
 class _Write:
-    """One save, planned: the script call and the index/activity commands that ride with it."""
+    """One save, planned: the script call (or, to slide the expiry only, a PEXPIRE) and what rides with it."""
 
     key: str
-    mode: str  # create | update | touch
-    args: list[Any]
+    mode: str  # create | update | touch (the script) | slide (PEXPIRE only)
+    args: list[Any]  # the script's ARGV (create, update, touch)
     ops: list[Callable[[Any], Any]]
+    stored: Stored  # what Redis holds once this write succeeds
 
 
 class SessionStore(SessionBase):
@@ -187,40 +203,65 @@ class SessionStore(SessionBase):
                             keys.session_id(self.session_key))
             self._session_key = None  # absent, expired, revoked or corrupt: a new session if one is needed
             return {}
-        self._stored = Stored(uid=_text(raw.get(b"uid")), payload=raw[b"data"])
+        seen = _text(raw.get(b"seen"))
+        self._stored = Stored(uid=_text(raw.get(b"uid")), payload=raw[b"data"], seen=int(seen) if seen.isdigit() else 0,
+                              ip=_text(raw.get(b"ip")))
         return data
 
     # -- save ----------------------------------------------------------------------------------
 
     def _plan(self, must_create: bool) -> _Write | None:
-        """What to send for a save, or ``None`` when nothing needs sending."""
+        """What to send for a save, or ``None`` when nothing needs sending.
+
+        Four kinds of write: ``create`` and ``update`` (the script, with the
+        payload), ``touch`` (the script, ``seen`` and the address only) when
+        nothing changed but ``seen`` is a minute old or the address moved, and
+        ``slide`` (a plain ``PEXPIRE``, which cannot create a key) otherwise:
+        the common request.  All carry the user's list and the daily-active
+        bit in the same pipeline.
+        """
+        if self.unavailable:
+            # Writing blind could overwrite a session we could not read; a visitor created now would not be
+            # the one the cookie names.  The middleware does not ask (nothing to slide); explicit saves fail.
+            raise SessionStoreUnavailable("the session store (Redis) was unavailable when this session was read")
         data = self._get_session(no_load=must_create)
         payload = _dumps(data)
-        if self.unavailable and not self.modified:
-            return None  # nothing read, nothing changed: do not touch what we could not see
+        stored = self._stored
         creating = must_create or self._must_create
-        unchanged = self._stored is not None and payload == self._stored.payload and not self._doomed
+        unchanged = stored is not None and payload == stored.payload and not self._doomed
         if unchanged and self._written:
             return None  # already written during this request
-        mode = "create" if creating else ("touch" if unchanged else "update")
         now = _now_ms()
         ttl_ms = max(1, self.get_expiry_age()) * 1000
         deadline = now + ttl_ms
         uid = str(data.get(SESSION_KEY) or "")
         uid = uid if uid.isdigit() else ""
-        previous_uid = self._stored.uid if self._stored else ""
+        previous_uid = stored.uid if stored else ""
         sid = keys.session_id(self.session_key)
+        name = keys.session_key(sid)
+        client = self.client_info
+        ip = client.ip[:64] if client is not None else (stored.ip if stored else "")
+
+        if creating:
+            mode = "create"
+        elif not unchanged:
+            mode = "update"
+        elif now - stored.seen < SEEN_RESOLUTION_MS and ip == stored.ip:  # type: ignore[union-attr]
+            mode = "slide"
+        else:
+            mode = "touch"
 
         fields: list[Any] = []
-        if mode != "touch":
+        if mode in ("create", "update"):
             fields += ["data", payload, "uid", uid]
-        client = self.client_info
-        if client is not None:
-            fields += ["ip", client.ip[:64]]
+        if client is not None and mode != "slide":
+            fields += ["ip", ip]
             if mode == "create" or uid != previous_uid:  # a new session, or a login: the device it is on
                 fields += ["ua", client.user_agent[:MAX_USER_AGENT]]
 
         ops: list[Callable[[Any], Any]] = []
+        if mode == "slide":
+            ops.append(lambda p: p.pexpire(name, ttl_ms))  # a no-op on a key revoked meanwhile: never recreates
         for doomed_sid, doomed_uid in self._doomed:
             ops.append(lambda p, s=doomed_sid: p.delete(keys.session_key(s)))
             if doomed_uid:
@@ -229,14 +270,18 @@ class SessionStore(SessionBase):
             ops.append(lambda p: p.zrem(keys.user_sessions_key(int(previous_uid)), sid))
         if uid:
             index = keys.user_sessions_key(int(uid))
-            # XX on a plain refresh: a session revoked meanwhile (ZREM) is not put back in the list.
-            newly_indexed = creating or uid != previous_uid
-            ops.append(lambda p: p.zadd(index, {sid: deadline}, xx=not newly_indexed))
-            ops.append(lambda p: p.zremrangebyscore(index, "-inf", now))  # lazy cleanup of expired members
-            ops.append(lambda p: p.pexpireat(index, deadline, nx=True))
-            ops.append(lambda p: p.pexpireat(index, deadline, gt=True))
+            if creating or uid != previous_uid:  # newly listed (a login): the list gets its TTL here
+                ops.append(lambda p: p.zadd(index, {sid: deadline}))
+                ops.append(lambda p: p.pexpireat(index, deadline, nx=True))
+            else:  # XX: a session revoked meanwhile (ZREM) is not put back in the list
+                ops.append(lambda p: p.zadd(index, {sid: deadline}, xx=True))
+            if mode != "slide":
+                ops.append(lambda p: p.zremrangebyscore(index, "-inf", now))  # lazy cleanup of expired members
+            ops.append(lambda p: p.pexpireat(index, deadline, gt=True))  # the list outlives its newest session
             ops.append(lambda p: activity_mark(p, user_id=int(uid)))
-        return _Write(key=keys.session_key(sid), mode=mode, args=[mode, ttl_ms, now, *fields], ops=ops)
+        seen = stored.seen if mode == "slide" and stored else now
+        return _Write(key=name, mode=mode, args=[mode, ttl_ms, now, *fields], ops=ops,
+                      stored=Stored(uid=uid, payload=payload, seen=seen, ip=ip))
 
     def _done(self, write: _Write, written: int) -> None:
         if not written:
@@ -245,9 +290,7 @@ class SessionStore(SessionBase):
             if write.mode == "update":
                 raise UpdateError  # revoked or expired while this request ran (Django answers 400)
             return  # a refresh of a session revoked meanwhile: nothing to keep alive
-        data = self._get_session()
-        uid = str(data.get(SESSION_KEY) or "")
-        self._stored = Stored(uid=uid if uid.isdigit() else "", payload=_dumps(data))
+        self._stored = write.stored
         self._doomed = []
         self._must_create = False
         self._written = True
@@ -261,12 +304,17 @@ class SessionStore(SessionBase):
         if write is None:
             return None
         client = self._client()
-        scripts = loader("sessions_app")
         pipe = client.pipeline(transaction=False)
-        scripts.queue(client, pipe, "session_save", keys=[write.key], args=write.args)
-        for op in write.ops:
-            op(pipe)
-        replies = scripts.execute(client, pipe)
+        if write.mode == "slide":
+            for op in write.ops:
+                op(pipe)
+            replies = pipe.execute()
+        else:
+            scripts = loader("sessions_app")
+            scripts.queue(client, pipe, "session_save", keys=[write.key], args=write.args)
+            for op in write.ops:
+                op(pipe)
+            replies = scripts.execute(client, pipe)
         self._done(write, int(replies[0]))
         return None
 
@@ -282,7 +330,8 @@ class SessionStore(SessionBase):
         script = loader("sessions_app")["session_save"]
         for attempt in (1, 2):
             pipe = client.pipeline(transaction=False)
-            pipe.evalsha(script.sha, 1, write.key, *write.args)
+            if write.mode != "slide":
+                pipe.evalsha(script.sha, 1, write.key, *write.args)
             for op in write.ops:
                 op(pipe)
             replies = await pipe.execute(raise_on_error=False)

@@ -19,7 +19,7 @@ from django.contrib.sessions.backends.base import UpdateError
 from config.redis import reset_clients
 from redis_patterns.tracing import tracing
 from sessions_app import keys
-from sessions_app.store import ClientInfo, SessionStore
+from sessions_app.store import ClientInfo, SessionStore, SessionStoreUnavailable
 
 pytestmark = pytest.mark.django_db
 
@@ -140,15 +140,34 @@ class StoreContract:
         assert int(raw_redis.hget(name, "seen")) > 1
         assert raw_redis.hget(name, "data") == before
 
+    def test_a_request_that_changed_nothing_only_slides_the_expiry(self, raw_redis, django_user_model):
+        user = django_user_model.objects.create_user("eve", password="pw-eve-12345")
+        store = self.new({"_auth_user_id": str(user.pk)})
+        name = redis_key(store.session_key)
+        raw_redis.pexpire(name, 60_000)
+        seen = raw_redis.hget(name, "seen")
+        fresh = SessionStore(store.session_key)
+        self.calls.load(fresh)
+        with tracing() as save:
+            self.calls.save(fresh)
+        sent = [str(c[0]).upper() for rt in save.round_trips for c in rt.commands]
+        assert save.round_trip_count == 1 and sent[0] == "PEXPIRE" and "FCALL" not in sent and "EVALSHA" not in sent
+        assert {"ZADD", "SETBIT"} <= set(sent)
+        assert raw_redis.pttl(name) > 60_000 and raw_redis.hget(name, "seen") == seen  # "seen" is per minute
+
     def test_a_session_deleted_meanwhile_is_not_brought_back(self, raw_redis):
         store = self.new({"n": 1})
         name = redis_key(store.session_key)
-        touching = SessionStore(store.session_key)
+        sliding = SessionStore(store.session_key)  # "seen" is recent: the save will be a PEXPIRE
+        self.calls.load(sliding)
+        raw_redis.hset(name, "seen", "1")
+        touching = SessionStore(store.session_key)  # "seen" is old: the save will run the script
         changing = SessionStore(store.session_key)
         self.calls.load(touching)
         self.calls.load(changing)
-        raw_redis.delete(name)  # revoked by another device while both requests run
-        self.calls.save(touching)  # a refresh: nothing to keep alive
+        raw_redis.delete(name)  # revoked by another device while these requests run
+        self.calls.save(sliding)
+        self.calls.save(touching)  # refreshes: nothing to keep alive
         assert raw_redis.exists(name) == 0
         changing["n"] = 2
         with pytest.raises(UpdateError):  # Django's contract: the middleware answers "session interrupted"
@@ -210,6 +229,7 @@ class StoreContract:
         assert raw_redis.zscore(index, short.session_id) is not None
         fresh = SessionStore(lasting.session_key)
         self.calls.load(fresh)
+        fresh["n"] = 1  # a save that runs the script (a change, a login, or the once-a-minute "seen")
         self.calls.save(fresh)
         assert raw_redis.zrange(index, 0, -1) == [lasting.session_id]
 
@@ -270,7 +290,8 @@ def test_redis_down_load_is_anonymous_and_keeps_the_key(redis_server, raw_redis)
         fresh = SessionStore(store.session_key)
         assert fresh._get_session() == {}
         assert fresh.unavailable and fresh.session_key == store.session_key  # the cookie survives the outage
-        fresh.save()  # nothing changed: nothing is sent (and nothing raises)
+        with pytest.raises(SessionStoreUnavailable):  # never written blind
+            fresh.save()
     finally:
         redis_server.start()
         reset_clients()
