@@ -6,9 +6,9 @@
   "Your sessions" page (``config.ratelimit.client_ip``: the same address the
   rate limits see, proxies trusted exactly as configured);
 - sliding expiry: a request that used its Redis session asks for a save, which
-  refreshes only ``seen``, the address and the TTL when nothing changed (one
-  pipelined round trip that also marks the user active today); the cookie is
-  re-sent with a fresh ``Max-Age`` at the same time.  Django's own engines
+  is a plain ``PEXPIRE`` when nothing changed (``seen`` and the address are
+  rewritten once a minute), in one pipelined round trip that also marks the
+  user active today; the cookie is re-sent with a fresh ``Max-Age``.  Django's own engines
   keep their behaviour (``SESSION_SAVE_EVERY_REQUEST`` is off): their
   authenticated requests get the daily-active bit in a pipeline of its own;
 - Redis down: a failed end-of-request save is logged, the response goes out

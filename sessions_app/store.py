@@ -107,7 +107,8 @@ def _loads(raw: bytes | None) -> dict[str, Any] | None:
 
 
 def _dumps(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    # No sort_keys: json.loads keeps the stored order, so an unchanged session dumps to the same bytes.
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def _text(raw: bytes | None) -> str:
