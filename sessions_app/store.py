@@ -140,7 +140,7 @@ class SessionStore(SessionBase):
     def __init__(self, session_key: str | None = None) -> None:
         super().__init__(session_key)
         self.client_info: ClientInfo | None = None  # set by sessions_app.middleware.SessionMiddleware
-        self.previous_session_key: str | None = None  # the key before cycle_key, for the login service
+        self.previous_session_key: str | None = None  # the key before the last cycle_key (login)
         self.unavailable = False  # True when load met a Redis error (the request is then anonymous)
         self._stored: Stored | None = None
         self._doomed: list[tuple[str, str]] = []  # (session id, uid) to delete with the next save
@@ -153,11 +153,6 @@ class SessionStore(SessionBase):
     def session_id(self) -> str | None:
         """The opaque id of this session (what "Your sessions" shows), or ``None`` without a key."""
         return keys.session_id(self.session_key) if self.session_key else None
-
-    @property
-    def user_id(self) -> str:
-        """The stored owner ("" when anonymous), as of the last load or save."""
-        return self._stored.uid if self._stored else ""
 
     @staticmethod
     def _client() -> Any:
