@@ -10,8 +10,10 @@ Every JSON endpoint of every app uses these, so the whole API answers alike:
   limit and a nesting limit, checked *before* the body is parsed, so a
   hostile body costs a 4xx and no recursion.
 - ``visitor(request)`` / ``avisitor`` / ``visitor_of(user, session)`` is the
-  one "who is this": a logged-in user (``user:<id>``) or an anonymous session
-  (``session:<key>``).  A visitor's cart, orders and notifications belong to it.
+  one "who is this": a user (``user:<id>``, logged in by its session or by a
+  valid ``Authorization: Bearer`` token, see ``sessions_app.middleware``) or an
+  anonymous session (``session:<key>``).  A visitor's cart, orders and
+  notifications belong to it.
 - ``csrf_failure`` answers JSON for ``/api/`` (Django's page elsewhere).
 - ``not_found`` answers unknown ``/api/`` paths with a JSON 404.
 """
@@ -202,10 +204,15 @@ def json_body(request: HttpRequest, *, max_bytes: int = MAX_BODY_BYTES, max_dept
 
 @dataclass(frozen=True)
 class Visitor:
-    """Who is asking: ``owner`` is ``"user:<id>"`` or ``"session:<session key>"``."""
+    """Who is asking: ``owner`` is ``"user:<id>"`` or ``"session:<session key>"``.
+
+    ``via`` says how a user proved who it is: ``"session"`` (the login
+    cookie) or ``"token"`` (a Bearer token); ``None`` for an anonymous visitor.
+    """
 
     owner: str
     user_id: int | None = None
+    via: str | None = None
 
     @property
     def is_user(self) -> bool:
@@ -215,14 +222,26 @@ class Visitor:
 def visitor_of(user: Any, session: Any) -> Visitor | None:
     """The visitor for a user and a session (from a request or a WebSocket scope); ``None`` if neither."""
     if user is not None and getattr(user, "is_authenticated", False):
-        return Visitor(f"user:{user.pk}", user.pk)
+        return Visitor(f"user:{user.pk}", user.pk, "session")
     session_key = getattr(session, "session_key", None) if session is not None else None
+    if getattr(session, "unavailable", False):
+        return None  # the session store could not be read: a cookie alone proves nothing (sessions_app.store)
     return Visitor(f"session:{session_key}") if session_key else None
 
 
+def _token_visitor(request: HttpRequest) -> Visitor | None:
+    """The user of a valid Bearer token (``request.auth``, set by ``sessions_app.middleware``); never a session."""
+    claims = getattr(request, "auth", None)
+    return Visitor(f"user:{claims.user_id}", claims.user_id, "token") if claims is not None else None
+
+
 def visitor(request: HttpRequest, *, create: bool = False) -> Visitor | None:
-    """The request's visitor; ``create=True`` gives an anonymous visitor a session first (for a write)."""
-    found = visitor_of(getattr(request, "user", None), request.session)
+    """The request's visitor; ``create=True`` gives an anonymous visitor a session first (for a write).
+
+    With sessions in Redis, creating one raises ``RedisError`` while Redis is
+    down (``api_view`` answers 503; a page catches it and stays anonymous).
+    """
+    found = _token_visitor(request) or visitor_of(getattr(request, "user", None), request.session)
     if found is None and create:
         request.session.save()
         found = visitor_of(None, request.session)
@@ -231,7 +250,7 @@ def visitor(request: HttpRequest, *, create: bool = False) -> Visitor | None:
 
 async def avisitor(request: HttpRequest, *, create: bool = False) -> Visitor | None:
     """``visitor`` for async views (the user is loaded without blocking the event loop)."""
-    found = visitor_of(await request.auser(), request.session)
+    found = _token_visitor(request) or visitor_of(await request.auser(), request.session)
     if found is None and create:
         await request.session.asave()
         found = visitor_of(None, request.session)

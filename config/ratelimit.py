@@ -6,7 +6,7 @@ Rules live in ``settings.RATELIMIT_RULES`` (name -> dict)::
         "path": r"^/api/leaderboards/[^/]+/scores$",  # regex; rules with a path are applied by the middleware
         "methods": ["POST"],                          # default: every method
         "key": "user_or_ip",                          # ip | user | user_or_ip | api_key | api_key_or_ip |
-                                                      # post:<field> | header:<name> | "dotted.path.function"
+                                                      # post:<field> (form or JSON body) | header:<name> | "dotted.path.function"
         "algorithm": "token_bucket",                  # fixed_window | sliding_log | sliding_window | token_bucket | gcra
         "limit": 10, "period": 60,                    # units per period (seconds)
         "fail": "open",                               # Redis down: "open" admits, "closed" answers 503
@@ -107,6 +107,16 @@ def _api_key(request: HttpRequest) -> str | None:
     return "key:" + hashlib.sha256(raw.encode()).hexdigest()[:24] if raw else None
 
 
+def _json_field(request: HttpRequest, name: str) -> object:
+    """A top-level field of a JSON object body, through the one body parser (``None`` if there is none)."""
+    from config.api import ApiError, json_body
+
+    try:
+        return json_body(request).get(name)
+    except ApiError:
+        return None
+
+
 def _ip(request: HttpRequest) -> str:
     return "ip:" + client_ip(request)
 
@@ -128,7 +138,10 @@ def key_function(spec: str) -> Callable[[HttpRequest], str | None]:
         name = spec[5:]
 
         def post_field(request: HttpRequest) -> str | None:
-            value = request.POST.get(name, "").strip().lower()
+            value = request.POST.get(name, "")
+            if not value and request.content_type == "application/json":
+                value = _json_field(request, name)  # the same field of a JSON login (POST /api/auth/token)
+            value = value.strip().lower() if isinstance(value, str) else ""
             return f"{name}:{value}" if value else None
 
         return post_field

@@ -64,10 +64,13 @@ MIDDLEWARE = [
     *(["config.middleware.RedisTraceMiddleware"] if REDIS_TRACE else []),
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, plus sliding expiry, the device for "Your sessions" and a Redis-down policy (sessions_app/).
+    "sessions_app.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # /api/ with "Authorization: Bearer <jwt>": the token's user (before the rate limits keyed by user).
+    "sessions_app.middleware.TokenAuthenticationMiddleware",
     # After authentication: rules keyed by user need request.user (config/ratelimit.py).
     "config.ratelimit.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -167,6 +170,36 @@ CACHES = {
     }
 }
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+# --- sessions (sessions_app/; README "Sessions, accounts and tokens") -------------------------
+# SESSION_BACKEND picks the engine: "redis" (sessions_app.store: a hash per session, a per-user list,
+# sliding expiry, revocable), or Django's own for comparison: "cache" (django-redis only), "cached_db"
+# (django-redis in front of the database) or "db".  /patterns/sessions/ states the trade-offs.
+
+SESSION_ENGINES = {
+    "redis": "sessions_app.store",
+    "cache": "django.contrib.sessions.backends.cache",
+    "cached_db": "django.contrib.sessions.backends.cached_db",
+    "db": "django.contrib.sessions.backends.db",
+}
+SESSION_BACKEND = env_str("SESSION_BACKEND", "redis")
+if SESSION_BACKEND not in SESSION_ENGINES:
+    raise ImproperlyConfigured(f"SESSION_BACKEND={SESSION_BACKEND!r}: use one of {', '.join(SESSION_ENGINES)}")
+SESSION_ENGINE = SESSION_ENGINES[SESSION_BACKEND]
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)  # idle time before a session expires
+# Django's cache engines go through their own django-redis cache (same client factory, JSON).  For "cache"
+# errors are raised, not ignored (a session write that silently failed would log people out at random);
+# for "cached_db" they are ignored, because there the database is the truth and Redis only a cache.
+SESSION_CACHE_ALIAS = "sessions"
+CACHES["sessions"] = {
+    **CACHES["default"],
+    "KEY_PREFIX": f"{REDIS_KEY_PREFIX}:sessions" if REDIS_KEY_PREFIX else "sessions",
+    "TIMEOUT": SESSION_COOKIE_AGE,
+    "OPTIONS": {**CACHES["default"]["OPTIONS"], "IGNORE_EXCEPTIONS": SESSION_BACKEND == "cached_db"},
+}
+# Access tokens for the JSON API (sessions_app/tokens.py): HS256, short-lived, revocable.
+JWT_ACCESS_TTL = env_int("JWT_ACCESS_TTL", 300)
+JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")  # default: derived from SECRET_KEY
 
 # --- Channels ---------------------------------------------------------------------------
 # channels-redis uses Lua across several keys, which Redis Cluster does not allow
@@ -294,6 +327,8 @@ RATELIMIT_RULES = {
     "leaderboard-scores": {"path": r"^/api/leaderboards/[^/]+/scores$", "methods": ["POST"], "key": "user_or_ip",
                            "algorithm": "token_bucket", "limit": env_int("RATELIMIT_SCORES", 10), "period": 60,
                            "fail": "open"},
+    "signup": {"key": "ip", "methods": ["POST"], "algorithm": "sliding_window",
+               "limit": env_int("RATELIMIT_SIGNUP", 10), "period": 3600, "fail": "closed"},
     "checkout": {"path": r"^/api/orders/?$", "methods": ["POST"], "key": "user_or_ip", "algorithm": "sliding_log",
                  "limit": env_int("RATELIMIT_CHECKOUT", 10), "period": 60, "fail": "closed"},
     "api": {"path": r"^/api/", "key": "api_key_or_ip", "algorithm": "gcra",
@@ -344,3 +379,9 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]

@@ -8,7 +8,7 @@ from config import api
 urlpatterns = [
     path("", include("lessons.urls")),
     path("admin/", admin.site.urls),
-    path("accounts/", include("sessions_app.urls")),
+    path("", include("sessions_app.urls")),  # /accounts/..., /patterns/sessions/, /api/auth/..., /api/sessions
     path("", include("shop.urls")),
     path("", include("leaderboard.urls")),
     path("realtime/", include("realtime.urls")),

@@ -69,7 +69,6 @@ USE_CASES: list[UseCase] = [
             "String, Lua", "redis_patterns/lock.py", "workers:locks", "Workers"),
     UseCase("8.4, 8.8", "Queues", "Priority (BZPOPMIN), delayed jobs, a reliable queue with a reaper, "
             "job deduplication.", "Sorted set, List, String", "redis_patterns/queues.py", "workers:queues", "Workers"),
-    UseCase("8.5", "Sessions", "Redis sessions, active sessions per user, revoke.", "Hash", "sessions_app/", area="Accounts"),
     UseCase("2.7", "Unique visitors",
             "HyperLogLog per product and per day next to the exact count and its error; weeks by PFCOUNT and PFMERGE.",
             "HyperLogLog", "shop/visitors.py", "shop:visitors", "Shop"),
@@ -90,6 +89,10 @@ USE_CASES: list[UseCase] = [
             "shop/stack.py", "shop:modules", "Shop"),
     UseCase("3", "Encodings and memory", "OBJECT ENCODING and MEMORY USAGE of keys grown past each listpack and "
             "intset threshold.", "all types", "shop/encodings.py", "shop:encodings"),
+    UseCase("8.5, 2.2", "Sessions",
+            "Sessions in a hash with sliding expiry, one round trip each way; your sessions listed and revoked; "
+            "Django's cache and cached_db engines beside it; JWTs with a self-cleaning denylist.",
+            "Hash, Sorted set, String, Lua", "sessions_app/", "accounts:pattern", "Accounts"),
     UseCase("3, 4, 5, 10", "Operations", "Memory, persistence, Sentinel, Cluster, slow log, metrics.",
             "INFO, MEMORY, SLOWLOG", "ops/", area="Ops"),
     # --- the running Redis (issue 13): staff pages ---

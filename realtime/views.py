@@ -19,7 +19,10 @@ def notifications(request: HttpRequest) -> HttpResponse:
     """What this browser's socket follows, its stored events, and who is online."""
     # An anonymous visitor gets a session here, so its socket has an
     # audience of its own (orders placed without logging in use it too).
-    who = visitor(request, create=True)
+    try:
+        who = visitor(request, create=True)
+    except RedisError:  # sessions live in Redis: without it this visit stays anonymous, the page still renders
+        who = visitor(request)
     own = who.owner if who else None
     context: dict = {"audience_label": audiences.label(own), "events": [], "online": None, "members": []}
     if cached_redis_health()[0]:

@@ -70,6 +70,7 @@ echo
 echo "  Site:     http://$WEB_HOST:$WEB_PORT/"
 echo "  Health:   http://$WEB_HOST:$WEB_PORT/healthz   Metrics: http://$WEB_HOST:$WEB_PORT/metrics"
 echo "  Redis:    $REDIS_URL"
+"$BIN/python" -c "from sessions_app.demo_accounts import banner; print(banner())" | grep . || true
 echo "  Ctrl-C stops everything started here."
 echo
 status=0

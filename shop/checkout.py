@@ -382,3 +382,17 @@ def cart_add(*, owner: str, product_id: int, quantity: int) -> int:
 def cart_clear(*, owner: str) -> None:
     get_redis().delete(keys.cart(owner))
 
+
+
+def cart_merge(*, from_owner: str, to_owner: str) -> int:
+    """Move every line of ``from_owner``'s cart into ``to_owner``'s (at login); returns the lines moved.
+
+    One script (``shop/lua/cart_merge.lua``) over both carts (they share the
+    ``{cart}`` slot): quantities add up, clamped to ``MAX_QUANTITY``, the first
+    cart is deleted and the second's TTL refreshed, atomically.  Merging a cart
+    into itself changes nothing.
+    """
+    if from_owner == to_owner:
+        return 0
+    return int(loader("shop").call(get_redis(), "cart_merge", keys=[keys.cart(from_owner), keys.cart(to_owner)],
+                                   args=[MAX_QUANTITY, CART_TTL_SECONDS]))

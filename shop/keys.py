@@ -125,11 +125,20 @@ def demo_lease_key(*parts: str | int) -> str:
 # --- cart, stock, checkout ----------------------------------------------------------------------
 
 
-@family("cart:<sha256(owner)>", type="hash", ttl="7 days, refreshed by each change (in the same script)",
-        writer="shop.checkout.cart_add (shop/lua/cart_add.lua)")
+@family("{cart}:<sha256(owner)>", type="hash", ttl="7 days, refreshed by each change (in the same script)",
+        writer="shop.checkout.cart_add (shop/lua/cart_add.lua), cart_merge (shop/lua/cart_merge.lua, at login)")
 def cart(owner: str) -> str:
-    """A visitor's cart: field = product id, value = quantity.  The owner is hashed (no session key in key names)."""
-    return key("cart", hashlib.sha256(owner.encode()).hexdigest()[:40])
+    """A visitor's cart: field = product id, value = quantity.  The owner is hashed (no session key in key names).
+
+    Every cart shares the ``{cart}`` hash tag because two carts are used
+    together: at login the anonymous visitor's cart is merged into the user's
+    by one script, and a script's keys must share a slot on a Cluster.  The
+    trade-off is stock's: all cart writes go to the one shard that owns the
+    slot (a few small writes per shopper, far below one shard's budget).  A
+    shop that outgrew it would tag each cart by its owner and merge with a
+    read, then a script on the user's cart (no longer atomic across the two).
+    """
+    return key("{cart}", hashlib.sha256(owner.encode()).hexdigest()[:40])
 
 
 @family("stock:{available}", type="hash", ttl="1 hour, refreshed by each reservation; rebuilt from the database",

@@ -83,3 +83,16 @@ def order_process(*, order_id: int, consumer: str = "", message_id: str = "") ->
                 Product.objects.filter(pk=line.product_id).update(stock=F("stock") + line.quantity)
             transaction.on_commit(lambda: stock_release(lines))
     return str(final)
+
+
+def orders_adopt(*, from_owner: str, to_owner: str, user_id: int) -> int:
+    """Give a visitor's orders to the account it just logged in to (at login); returns how many moved.
+
+    One ``UPDATE``: the orders placed anonymously (``session:<key>``) are
+    the user's from now on (``GET /api/orders/<id>``, status notifications,
+    the checkout page's list).  Only anonymous orders move, never another
+    user's.
+    """
+    if not from_owner.startswith("session:") or from_owner == to_owner:
+        return 0
+    return Order.objects.filter(owner=from_owner).update(owner=to_owner, user_id=user_id)

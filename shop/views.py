@@ -85,7 +85,10 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
 @ensure_csrf_cookie
 def checkout(request: HttpRequest) -> HttpResponse:
     """A product list with quantities; the page's script posts to ``/api/orders`` and follows the order."""
-    who = visitor(request, create=True)  # the visitor's orders belong to this session
+    try:
+        who = visitor(request, create=True)  # the visitor's orders belong to this session
+    except RedisError:  # sessions live in Redis: without it this visit stays anonymous, the page still renders
+        who = visitor(request)
     owner = who.owner if who else None
     products = selectors.checkout_products()
     context: dict = {"products": products, "orders": selectors.recent_orders(owner=owner)}

@@ -103,5 +103,6 @@ def test_visitor_is_the_user_once_logged_in_else_the_session(client, django_user
     assert client.get("/api/cart").json()["items"] == [{"product_id": product.pk, "quantity": 2}]
     user = django_user_model.objects.create_user("vis", password="pw-vis-12345")
     client.force_login(user)
-    # a different owner: the user's own (empty) cart; merging at login is the sessions issue's work
+    # a different owner: the user's own (empty) cart (force_login merges nothing; the login page does, see
+    # tests/sessions_app/test_accounts.py)
     assert client.get("/api/cart").json()["items"] == []

@@ -9,6 +9,7 @@ database lookups made by the consumer run on the test's own thread).
 from __future__ import annotations
 
 import json
+from importlib import import_module
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -16,8 +17,8 @@ from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from config.routing import websocket_urlpatterns
@@ -43,7 +44,7 @@ def _hosts(settings):
 
 
 def new_session() -> str:
-    store = SessionStore()
+    store = import_module(settings.SESSION_ENGINE).SessionStore()  # the site's engine (Redis sessions)
     store.create()
     return store.session_key
 

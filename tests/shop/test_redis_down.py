@@ -14,8 +14,16 @@ from tests.conftest import wait_for
 pytestmark = pytest.mark.django_db
 
 
-def test_pages_and_api_are_served_from_the_database_and_recover(client, admin_client, catalog, redis_server,
-                                                                caplog, django_capture_on_commit_callbacks):
+@pytest.fixture
+def db_sessions(settings):
+    """The staff edit below must stay logged in through the outage: with sessions in Redis nobody is
+    (README, sessions), so this test keeps its sessions in the database (before admin_client logs in)."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+
+def test_pages_and_api_are_served_from_the_database_and_recover(db_sessions, client, admin_client, catalog,
+                                                                redis_server, caplog,
+                                                                django_capture_on_commit_callbacks):
     product = catalog[0]
     urls = ["/shop/", f"/shop/c/{product.category.slug}/", f"/shop/products/{product.pk}/",
             f"/api/products/{product.pk}"]

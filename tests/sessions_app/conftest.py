@@ -1,0 +1,8 @@
+"""Fixtures for the sessions tests: a fast password hasher for this process (the hashing is not under test)."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
