@@ -282,7 +282,9 @@ class Command(BaseCommand):
                  "promotion + the client's re-discovery. With Sentinel's defaults (down-after 30 s) it is "
                  "about 30 s, the course's 'RTO ~30s typical'. The old master restarts empty (no persistence "
                  "in this lab): it must never be made master again before it has resynced, which is why "
-                 "Sentinel demotes it first.")
+                 "Sentinel demotes it first. Sentinel waits until the restarted instance has reported itself "
+                 "master for 8 s (4 x its 2 s hello period) before it sends REPLICAOF, so that a flapping "
+                 "instance is not reconfigured: most of the rejoin time is that wait.")
         first = next((r for r in results if r["mode"] == "no WAIT"), results[0])
         tl = first["timeline"]
         run.chart(charts.line_chart(
