@@ -72,6 +72,10 @@ USE_CASES: list[UseCase] = [
             "shop/"),
     UseCase("2.8", "Activity bitmaps", "Daily active users and retention with BITOP.", "Bitmap", "shop/"),
     UseCase("2.9", "Store locator", "Nearby stores with GEOSEARCH.", "Geo", "shop/"),
+    UseCase("3-6, 14", "Server labs",
+            "Private servers crashed, filled, split and flooded: memory per layout, eviction policies, what RDB "
+            "and AOF lose, a Sentinel failover, a Cluster reshard, a stampede over HTTP. The last results.",
+            "INFO, RDB/AOF, Sentinel, Cluster", "ops/labs.py", "ops:labs"),
     UseCase("3, 4, 5, 10", "Operations", "Memory, persistence, Sentinel, Cluster, slow log, metrics.",
             "INFO, MEMORY, SLOWLOG", "config/"),
 ]

@@ -83,3 +83,12 @@ def test_markdown_table_right_aligns_numbers():
     header, sep, row = text.splitlines()
     assert sep == "|-------------|----------:|------:|"
     assert row == "| allkeys-lru |     81.3% | 9,197 |"
+
+
+def test_the_ops_index_links_every_lab_page(client, var_dir, django_user_model):
+    staff = django_user_model.objects.create_user("ops-staff", password="pw-ops-staff-1", is_staff=True)
+    client.force_login(staff)
+    html = client.get("/ops/").content.decode()
+    assert 'href="/ops/labs/"' in html
+    for lab in labs.LABS.values():
+        assert f'href="/ops/labs/{lab.name}/"' in html
