@@ -31,11 +31,14 @@ from shop import caching, keys, selectors
 
 FRESH_S = float(os.environ.get("LAB_STAMPEDE_TTL", "1.0"))
 LOAD_MS = float(os.environ.get("LAB_STAMPEDE_LOAD_MS", "100"))
+# The lease outlives a fill until it runs out (redis_patterns/cache.py says why), so it also sets how
+# soon an expired entry can be reloaded: keep it under the freshness, above the slowest load.
+LEASE_S = max(2 * LOAD_MS / 1000, min(5.0, FRESH_S / 2))
 
 
 def policy(protect: bool) -> CachePolicy:
     """The two policies compared; the same freshness and stale window, protection on or off."""
-    return CachePolicy(ttl=FRESH_S, jitter=0.0, stale_ttl=30.0, lease_ttl=5.0, wait_timeout=5.0,
+    return CachePolicy(ttl=FRESH_S, jitter=0.0, stale_ttl=30.0, lease_ttl=LEASE_S, wait_timeout=5.0,
                        xfetch_beta=1.0 if protect else 0.0, single_flight=protect)
 
 

@@ -199,11 +199,15 @@ class Command(BaseCommand):
         run.note(f"The {opt['load_ms']:.0f} ms 'query' is a sleep: the naive runs' extra loads cost this "
                  "database nothing, which is why their throughput barely suffers here. On a real database "
                  "that many concurrent copies of an expensive query are the outage.")
+        lease = max(2 * opt["load_ms"] / 1000, min(5.0, fresh / 2))
         run.note("Protected reads never wait for the database once the key is warm: when the entry expires one "
                  "request takes the lease and reloads, the others get the stale value at once (X-Cache: "
-                 "stale), and XFetch often reloads a moment before expiry. Naive reads that find it expired "
-                 "all load, each holding its worker for the load's duration: throughput drops and the queue "
-                 "behind them grows.")
+                 "stale), and XFetch sometimes reloads a moment before expiry. The lease outlives the fill "
+                 f"until it runs out ({lease:g} s here), so that a reader that saw the old entry cannot "
+                 "reload right after the fill; that also bounds how often a hot key is reloaded, and so how "
+                 "stale it can be served: with the shop's 5 s lease and a 1 s freshness it would reload "
+                 "only every 5 s. Naive reads that find the entry expired all load, each holding a thread "
+                 "for the load's duration.")
         run.chart(charts.bar_chart(
             f"Hot key expiring every {fresh:g} s under {fmt_int(users)} users", ["protected", "naive"],
             [("database loads", [med(True, "loads"), med(False, "loads")]),
