@@ -20,6 +20,13 @@ After ``--before`` seconds the master is SIGKILLed.  Measured:
 - the old master restarted: Sentinel turns it into a replica of the new
   master and it resyncs.
 
+A second fault (``--faults freeze``; on by default, off with ``--quick``):
+the master is frozen with SIGSTOP (a stalled VM, a long pause, a partition)
+until the Sentinels have promoted a replica, then resumed.  It wakes up
+believing it is still the master, with the client's connection open, and
+takes acknowledged writes until Sentinel demotes it: the zombie master that
+``WAIT`` (and ``min-replicas-to-write``) exist for.
+
 The Sentinel timings are the lab's (1 s down-after, 5 s failover timeout),
 not the defaults (30 s down-after, 3 min failover timeout).
 """
@@ -32,7 +39,7 @@ import time
 from typing import Any
 
 import redis
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from config.redis import RedisConfig, build_client
 from ops import charts
@@ -99,20 +106,30 @@ class Command(BaseCommand):
         parser.add_argument("--after", type=float, default=1.5, help="seconds of writes after the client recovers")
         parser.add_argument("--down-after", type=int, default=1000, help="Sentinel down-after-milliseconds")
         parser.add_argument("--wait-ms", type=int, default=100, help="WAIT timeout in the WAIT 1 mode")
+        parser.add_argument("--faults", default=None,
+                            help="kill (SIGKILL) and/or freeze (SIGSTOP until the failover, then SIGCONT); "
+                                 "default kill,freeze (--quick: kill)")
 
     def handle(self, *args: Any, **opt: Any) -> None:
         rounds = opt["rounds"] or (1 if opt["quick"] else 3)
+        faults = [f.strip() for f in (opt["faults"] or ("kill" if opt["quick"] else "kill,freeze")).split(",")]
+        if not faults or set(faults) - {"kill", "freeze"}:
+            raise CommandError("--faults: kill, freeze or kill,freeze")
         modes = ["no WAIT", "WAIT 1"]
+        # The freeze case is there to show one thing (the zombie master): one round per mode is enough.
+        plan = [(f, r) for f in faults for r in range(rounds if f == "kill" else 1)]
         with LabRun("sentinel", quick=opt["quick"], stdout=self.stdout) as run:
             results: list[dict[str, Any]] = []
-            with run.progress(rounds * len(modes) * 5, "failovers") as bar:
-                for r in range(rounds):
+            with run.progress(len(plan) * len(modes) * 5, "failovers") as bar:
+                for fault, r in plan:
                     for mode in (modes if r % 2 == 0 else modes[::-1]):  # alternate the order
-                        results.append(self._round(run, mode, opt, bar, r + 1))
+                        results.append(self._round(run, fault, mode, opt, bar, r + 1))
             self._report(run, results, opt)
 
-    def _round(self, run: LabRun, mode: str, opt: dict[str, Any], bar: Any, number: int) -> dict[str, Any]:
-        bar.set_postfix_str(f"round {number} {mode}: starting 6 processes")
+    def _round(self, run: LabRun, fault: str, mode: str, opt: dict[str, Any], bar: Any,
+               number: int) -> dict[str, Any]:
+        label = f"{fault} round {number} {mode}"
+        bar.set_postfix_str(f"{label}: starting 6 processes")
         topo = Topology(run, opt["down_after"])
         old = topo.master
         bar.update(1)
@@ -152,15 +169,18 @@ class Command(BaseCommand):
 
         thread = threading.Thread(target=writer, daemon=True)
         thread.start()
-        bar.set_postfix_str(f"round {number} {mode}: writing")
+        bar.set_postfix_str(f"{label}: writing")
         time.sleep(opt["before"])
         repl = _info(old, "replication")
         lag = int(repl.get("master_repl_offset", 0)) - min(
             (int(v.split("offset=")[1].split(",")[0]) for k, v in repl.items() if k.startswith("slave")), default=0)
         bar.update(1)
 
-        bar.set_postfix_str(f"round {number} {mode}: master killed")
-        old.kill()
+        bar.set_postfix_str(f"{label}: master {'killed' if fault == 'kill' else 'frozen'}")
+        if fault == "kill":
+            old.kill()
+        else:
+            old.pause()  # SIGSTOP: a stalled VM, a long fork, a partition; its connections stay open
         t_kill = time.monotonic()
         t_failover = t_all = None
         deadline = t_kill + 60
@@ -174,6 +194,17 @@ class Command(BaseCommand):
                 break
             time.sleep(0.02)
         new_port = next(p for p in topo.master_ports() if p and p != old.port)
+        rejoin_s = None
+        if fault == "freeze":
+            # The old master wakes up still believing it is the master, with the client's connection
+            # open; it serves it until Sentinel demotes it.
+            old.resume()
+            t_resume = time.monotonic()
+            bar.set_postfix_str(f"{label}: resumed, waiting for Sentinel to demote it")
+            wait_until(lambda: (_info(old, "replication").get("role") == "slave"
+                                and _info(old, "replication").get("master_link_status") == "up"),
+                       timeout=60, interval=0.05, what="the old master to be demoted")
+            rejoin_s = time.monotonic() - t_resume
         # the client is back when a write after the failover succeeds
         wait_until(lambda: successes and successes[-1] > (t_failover or t_kill), timeout=30,
                    what="the client's first write after the failover")
@@ -183,7 +214,7 @@ class Command(BaseCommand):
         stop.set()
         thread.join(10)
 
-        bar.set_postfix_str(f"round {number} {mode}: counting")
+        bar.set_postfix_str(f"{label}: counting")
         new = next(s for s in topo.replicas if s.port == new_port)
         with redis.Redis(host=new.host, port=new.port) as c:
             lost = []
@@ -195,13 +226,14 @@ class Command(BaseCommand):
                 lost += [n for n, e in zip(chunk, pipe.execute(), strict=True) if not e]
         bar.update(1)
 
-        bar.set_postfix_str(f"round {number} {mode}: old master rejoining")
-        t_restart = time.monotonic()
-        old.start()  # comes back as a master with an empty dataset (no persistence)...
-        wait_until(lambda: (_info(old, "replication").get("role") == "slave"
-                            and _info(old, "replication").get("master_link_status") == "up"),
-                   timeout=60, interval=0.05, what="the old master to rejoin as a replica")
-        rejoin_s = time.monotonic() - t_restart
+        if fault == "kill":
+            bar.set_postfix_str(f"{label}: old master rejoining")
+            t_restart = time.monotonic()
+            old.start()  # comes back as a master with an empty dataset (no persistence)...
+            wait_until(lambda: (_info(old, "replication").get("role") == "slave"
+                                and _info(old, "replication").get("master_link_status") == "up"),
+                       timeout=60, interval=0.05, what="the old master to rejoin as a replica")
+            rejoin_s = time.monotonic() - t_restart
         rejoined_master = int(_info(old, "replication").get("master_port", 0))
         bar.update(1)
         client.close()
@@ -210,7 +242,7 @@ class Command(BaseCommand):
 
         errors_after_kill = [t for t, _ in failures if t >= t_kill]
         return {
-            "mode": mode, "round": number,
+            "fault": fault, "mode": mode, "round": number,
             "acked": len(acked), "lost": len(lost), "unreplicated": len(unreplicated),
             "failed": len(failures),
             "lag_bytes": lag,
@@ -240,59 +272,81 @@ class Command(BaseCommand):
 
     def _report(self, run: LabRun, results: list[dict], opt: dict[str, Any]) -> None:
         rows = []
-        for r in sorted(results, key=lambda r: (r["mode"], r["round"])):
-            rows.append([r["mode"], r["round"], fmt_ms(r["failover_s"]), fmt_ms(r["all_sentinels_s"]),
+        for r in sorted(results, key=lambda r: (r["fault"] != "kill", r["mode"], r["round"])):
+            rows.append([r["fault"], r["mode"], r["round"], fmt_ms(r["failover_s"]), fmt_ms(r["all_sentinels_s"]),
                          fmt_ms(r["client_back_s"]), fmt_ms(r["error_window_s"]), fmt_int(r["failed"]),
                          fmt_int(r["acked"]), fmt_int(r["lost"]),
                          fmt_int(r["unreplicated"]) if r["mode"] == "WAIT 1" else "-",
                          fmt_ms(r["rejoin_s"]) + ("" if r["rejoined_new_master"] else " (other master?)")])
-        run.table(f"SIGKILL the master under {fmt_int(opt['rate'])} writes/s from the project's Sentinel client "
-                  f"(quorum 2 of 3, down-after {opt['down_after']} ms)",
-                  ["mode", "round", "failover", "all 3 Sentinels agree", "client writes again", "error window",
-                   "writes failed", "acknowledged", "acknowledged lost", "WAIT said 0 replicas", "old master rejoined"],
+        run.table(f"The master SIGKILLed (kill) or frozen with SIGSTOP until the failover, then resumed (freeze), "
+                  f"under {fmt_int(opt['rate'])} writes/s from the project's Sentinel client (quorum 2 of 3, "
+                  f"down-after {opt['down_after']} ms)",
+                  ["fault", "mode", "round", "failover", "all 3 Sentinels agree", "client writes again",
+                   "error window", "writes failed", "acknowledged", "acknowledged lost", "WAIT said 0 replicas",
+                   "old master a replica again"],
                   rows,
-                  note="Times from the kill. failover: the first Sentinel names the new master. error window: "
-                       "first to last write the application saw fail. old master rejoined: from its restart "
-                       "to role:slave with the replication link up.")
+                  note="Times from the fault. failover: the first Sentinel names the new master. error window: "
+                       "first to last write the application saw fail. old master a replica again: from its "
+                       "restart (kill) or its resume (freeze) to role:slave with the replication link up.")
         failovers = [r["failover_s"] for r in results if r["failover_s"] is not None]
-        by_mode = {m: [r for r in results if r["mode"] == m] for m in ("no WAIT", "WAIT 1")}
+        kills = [r for r in results if r["fault"] == "kill"]
+        freezes = [r for r in results if r["fault"] == "freeze"]
+
+        def lost(rounds: list[dict], mode: str) -> int:
+            return sum(r["lost"] for r in rounds if r["mode"] == mode)
+
         run.check("Sentinel promotes a replica and reports the failover time", len(failovers) == len(results),
                   f"median {statistics.median(failovers) * 1000:,.0f} ms over {len(failovers)} failovers"
                   if failovers else "no failover seen")
         run.check("with WAIT 1, no write acknowledged by a replica is lost",
-                  all(r["lost"] == 0 for r in by_mode["WAIT 1"]),
-                  f"lost {sum(r['lost'] for r in by_mode['WAIT 1'])} of "
-                  f"{fmt_int(sum(r['acked'] for r in by_mode['WAIT 1']))}")
+                  lost(results, "WAIT 1") == 0,
+                  f"lost {lost(results, 'WAIT 1')} of "
+                  f"{fmt_int(sum(r['acked'] for r in results if r['mode'] == 'WAIT 1'))}")
         run.check("the old master rejoins as a replica of the new master",
                   all(r["rejoined_new_master"] for r in results),
-                  f"median {statistics.median(r['rejoin_s'] for r in results) * 1000:,.0f} ms after its restart")
+                  f"median {statistics.median(r['rejoin_s'] for r in results) * 1000:,.0f} ms")
         run.data.update({
             "failover_s_median": statistics.median(failovers) if failovers else None,
-            "lost_without_wait": sum(r["lost"] for r in by_mode["no WAIT"]),
-            "lost_with_wait": sum(r["lost"] for r in by_mode["WAIT 1"]),
+            "lost_without_wait": lost(kills, "no WAIT"),
+            "lost_with_wait": lost(kills, "WAIT 1"),
+            "freeze_lost_without_wait": lost(freezes, "no WAIT") if freezes else None,
+            "freeze_lost_with_wait": lost(freezes, "WAIT 1") if freezes else None,
             "rounds": [{k: v for k, v in r.items() if k != "timeline"} for r in results],
         })
-        run.note("Replication is asynchronous: the master acknowledges a write before any replica has it. "
-                 "A write is lost when the kill lands after the acknowledgement and before the replication "
-                 "stream left the master; on loopback that window is a fraction of a millisecond (the "
-                 "'replication lag at the kill' in the data is in bytes), so the loss without WAIT is small "
-                 "here and grows with network latency and replica lag. WAIT 1 closes it for the writes it "
-                 "confirms: one replica has them, and Sentinel promotes the most up-to-date replica.")
+        run.note(f"SIGKILL: {lost(kills, 'no WAIT')} acknowledged writes lost without WAIT over "
+                 f"{sum(1 for r in kills if r['mode'] == 'no WAIT')} kill(s). Replication is asynchronous, so "
+                 "a write acknowledged by the master and killed with it before the replication stream left "
+                 "can be lost; on loopback that window is a fraction of a millisecond (the data has the "
+                 "replication lag at the kill, in bytes), so the count is small or zero here and grows with "
+                 "network latency and replica lag. WAIT 1 closes the window for the writes it confirms: a "
+                 "replica has them, and Sentinel promotes the most up-to-date replica.")
+        if freezes:
+            run.note(f"Freeze: {lost(freezes, 'no WAIT')} acknowledged writes lost without WAIT, "
+                     f"{lost(freezes, 'WAIT 1')} with it. The frozen master wakes up after the failover still "
+                     "believing it is the master, and the client's open connection keeps writing to it, "
+                     "acknowledged, until Sentinel demotes it; its resync with the new master then throws "
+                     "those writes away. With WAIT 1 the same writes come back with 0 replicas (its replicas "
+                     "follow the new master now), so the application knows they are not safe. The "
+                     "server-side guard is min-replicas-to-write 1 (with min-replicas-max-lag), which makes "
+                     "such a master refuse writes instead.")
+        else:
+            run.note("Run without --quick (or with --faults kill,freeze) for the frozen-master case, where "
+                     "writes acknowledged without WAIT are lost by the thousand.")
         run.note("The error window is down-after-milliseconds (failure detection) + the election + the "
                  "promotion + the client's re-discovery. With Sentinel's defaults (down-after 30 s) it is "
-                 "about 30 s, the course's 'RTO ~30s typical'. The old master restarts empty (no persistence "
+                 "about 30 s, the course's 'RTO ~30s typical'. A killed master restarts empty (no persistence "
                  "in this lab): it must never be made master again before it has resynced, which is why "
-                 "Sentinel demotes it first. Sentinel waits until the restarted instance has reported itself "
-                 "master for 8 s (4 x its 2 s hello period) before it sends REPLICAOF, so that a flapping "
-                 "instance is not reconfigured: most of the rejoin time is that wait.")
-        first = next((r for r in results if r["mode"] == "no WAIT"), results[0])
+                 "Sentinel demotes it first. Sentinel waits until the instance has reported itself master "
+                 "for 8 s (4 x its 2 s hello period) before it sends REPLICAOF, so that a flapping instance "
+                 "is not reconfigured: most of the rejoin time is that wait.")
+        first = next((r for r in kills if r["mode"] == "no WAIT"), results[0])
         tl = first["timeline"]
         run.chart(charts.line_chart(
-            f"Writes per 100 ms around the kill (round {first['round']}, {first['mode']})",
+            f"Writes per 100 ms around the {first['fault']} (round {first['round']}, {first['mode']})",
             [("acknowledged", list(zip(tl["t"], tl["ok"], strict=True))),
              ("failed", list(zip(tl["t"], tl["failed"], strict=True)))],
-            x_label="seconds from SIGKILL", y_label="writes per 100 ms",
-            markers=[(0.0, "master SIGKILLed")]
+            x_label="seconds from the fault", y_label="writes per 100 ms",
+            markers=[(0.0, f"master {'SIGKILLed' if first['fault'] == 'kill' else 'frozen'}")]
             + ([(round(first["failover_s"], 2), "new master named")] if first["failover_s"] else [])
             + [(round(first["client_back_s"], 2), "client writes again")],
             note=f"{opt['rate']} writes/s attempted; Sentinel down-after {opt['down_after']} ms"))

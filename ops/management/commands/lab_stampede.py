@@ -200,6 +200,13 @@ class Command(BaseCommand):
                  "database nothing, which is why their throughput barely suffers here. On a real database "
                  "that many concurrent copies of an expensive query are the outage.")
         lease = max(2 * opt["load_ms"] / 1000, min(5.0, fresh / 2))
+        prot = [r for r in results if r["protect"]]
+        stale = sum(r["xcache"].get("stale", 0) for r in prot) / max(1, sum(r["n"] for r in prot))
+        early = statistics.median(r["loads"] / max(1.0, r["wall_s"] / fresh) for r in prot)
+        run.note(f"Protected, {100 * stale:.1f}% of the responses were stale and there were {early:.1f} loads "
+                 "per expiry: at this request rate XFetch refreshes the entry before it expires (the chance "
+                 "rises with every read as expiry nears), so readers rarely see it expired at all; each "
+                 "refresh is still one load, under the lease.")
         run.note("Protected reads never wait for the database once the key is warm: when the entry expires one "
                  "request takes the lease and reloads, the others get the stale value at once (X-Cache: "
                  "stale), and XFetch sometimes reloads a moment before expiry. The lease outlives the fill "
