@@ -131,11 +131,19 @@ def line_chart(title: str, series: Sequence[tuple[str, Sequence[tuple[float, flo
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{py(value):.1f}" y2="{py(value):.1f}" '
                      f'stroke="#eee"/>')
         parts.append(_text(left - 6, py(value) + 4, _fmt(value), size=11, anchor="end"))
-    ticks = sorted({x for x, _ in points}) if log_x else [x_min + (x_max - x_min) * i / 5 for i in range(6)]
-    if log_x and len(ticks) > 12:
-        ticks = ticks[:: math.ceil(len(ticks) / 12)]
+    if log_x:
+        ticks = sorted({x for x, _ in points})
+    else:
+        step = _nice_max((x_max - x_min) / 8)
+        first = math.ceil(x_min / step) * step
+        ticks = [first + i * step for i in range(int((x_max - first) / step + 1e-9) + 1)]
+    last_px = -1e9
     for t in ticks:
-        parts.append(_text(px(t), top + plot_h + 16, _fmt(t), size=11, anchor="middle"))
+        if px(t) - last_px < 34:  # labels closer than this would overlap
+            continue
+        last_px = px(t)
+        label = f"{t:,.0f}" if abs(t - round(t)) < 1e-9 else _fmt(t)
+        parts.append(_text(px(t), top + plot_h + 16, label, size=11, anchor="middle"))
     parts.append(_text(left + plot_w / 2, top + plot_h + 36, x_label, size=12, anchor="middle"))
     parts.append(f'<text x="16" y="{top + plot_h / 2:.1f}" font-size="12" text-anchor="middle" '
                  f'transform="rotate(-90 16 {top + plot_h / 2:.1f})">{escape(y_label)}</text>')
