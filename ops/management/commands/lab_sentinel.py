@@ -208,7 +208,10 @@ class Command(BaseCommand):
         # the client is back when a write after the failover succeeds
         wait_until(lambda: successes and successes[-1] > (t_failover or t_kill), timeout=30,
                    what="the client's first write after the failover")
-        t_back = next(t for t in successes if t > t_kill)
+        # "writes again": the first success after the first failure (a reply already on its way when
+        # the kill landed is not a recovery); with no failure at all, the first success after the fault.
+        first_failure = next((t for t, _ in failures if t >= t_kill), t_kill)
+        t_back = next(t for t in successes if t > first_failure)
         bar.update(1)
         time.sleep(opt["after"])
         stop.set()
