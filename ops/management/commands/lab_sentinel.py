@@ -211,7 +211,7 @@ class Command(BaseCommand):
         # "writes again": the first success after the first failure (a reply already on its way when
         # the kill landed is not a recovery); with no failure at all, the first success after the fault.
         first_failure = next((t for t, _ in failures if t >= t_kill), t_kill)
-        t_back = next(t for t in successes if t > first_failure)
+        t_back = next((t for t in successes if t > first_failure), successes[-1])
         bar.update(1)
         time.sleep(opt["after"])
         stop.set()
