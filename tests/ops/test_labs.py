@@ -36,7 +36,8 @@ def run_lab(name: str, *args: str, var_dir: Path, timeout: float = 300) -> tuple
     assert result["quick"] is True and result["tables"]
     for table in result["tables"]:  # every table is printed
         assert "| " + " | ".join(c for c in table["columns"][:1]) in done.stdout
-    assert all(check["ok"] for check in result["checks"]), result["checks"]
+    failed = [c for c in result["checks"] if not c["ok"]]
+    assert not failed, failed
     return result, done.stdout
 
 

@@ -219,9 +219,14 @@ class Command(BaseCommand):
         strict.logfile.write_text("")
         refused, reason = False, ""
         try:
-            strict.start()
+            strict.start()  # returns at the first -LOADING: the refusal may come a moment later
+            wait_until(lambda: not strict.running or _loaded(strict), timeout=60, what="load or refusal")
+            refused = not strict.running
+            if not refused:
+                strict.stop()  # it loaded the torn file: the check below reports that
         except RedisServerError:
             refused = True
+        if refused:
             reason = next((line.split("#", 1)[-1].strip().split(". You can")[0]
                            for line in strict.logfile.read_text().splitlines()
                            if "Bad file format" in line or "Unexpected end of file" in line), "exited")
