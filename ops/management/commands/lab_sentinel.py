@@ -290,7 +290,10 @@ class Command(BaseCommand):
                   rows,
                   note="Times from the fault. failover: the first Sentinel names the new master. error window: "
                        "first to last write the application saw fail. old master a replica again: from its "
-                       "restart (kill) or its resume (freeze) to role:slave with the replication link up.")
+                       "restart (kill) or its resume (freeze) to role:slave with the replication link up. "
+                       "Freeze: the client sees no error while the frozen master sleeps and then acknowledges "
+                       "its writes again; its one failure is the READONLY when Sentinel demotes it, and it "
+                       "'writes again' (on the new master) right after.")
         failovers = [r["failover_s"] for r in results if r["failover_s"] is not None]
         kills = [r for r in results if r["fault"] == "kill"]
         freezes = [r for r in results if r["fault"] == "freeze"]
