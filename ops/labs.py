@@ -267,7 +267,7 @@ class LabRun:
         self._procs: list[subprocess.Popen] = []
         self._lock = threading.Lock()
         self.tmp = Path(".")
-        self._old_handler: Any = None
+        self._old_handlers: dict[int, Any] = {}
 
     def _command_line(self) -> str:
         argv = sys.argv
@@ -283,15 +283,18 @@ class LabRun:
         self._t0 = time.monotonic()
         self._children_before = _children()
         if threading.current_thread() is threading.main_thread():
-            # SIGTERM takes the same path as Ctrl-C: unwind, stop every process, exit.
-            self._old_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
+            # SIGTERM takes the same path as Ctrl-C: unwind, stop every process, exit. SIGINT is set
+            # too: a process started in the background by a shell inherits it ignored, and then
+            # Python never raises KeyboardInterrupt.
+            self._old_handlers = {sig: signal.signal(sig, _raise_interrupt)
+                                  for sig in (signal.SIGTERM, signal.SIGINT)}
         self.server_label = server_label()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         stopped = self.stop_all(fast=exc_type is not None)
-        if self._old_handler is not None:
-            signal.signal(signal.SIGTERM, self._old_handler)
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
         shutil.rmtree(self.tmp, ignore_errors=True)
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
             sys.stderr.write(f"\nlab_{self.lab.name} interrupted: stopped {stopped} process(es) it had started, "

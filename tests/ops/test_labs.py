@@ -147,22 +147,25 @@ def _names(pids: set[int]) -> list[str]:
 @pytest.mark.parametrize(("lab", "sig", "servers"), [("cluster", signal.SIGINT, 6), ("sentinel", signal.SIGTERM, 6)])
 def test_an_interrupted_lab_stops_every_process_it_started(tmp_path, lab, sig, servers):
     env = {**os.environ, "VAR_DIR": str(tmp_path)}
+    out, err_path = (tmp_path / "stdout").open("w"), tmp_path / "stderr"
+    # Files, not pipes: nobody reads a pipe while the test waits, and a full one would block the lab.
     proc = subprocess.Popen([sys.executable, "manage.py", f"lab_{lab}", "--quick"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=out, stderr=err_path.open("w"), text=True)
     seen: set[int] = set()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         seen |= _descendants(proc.pid)
         if sum(1 for n in _names(_descendants(proc.pid)) if "redis" in n or "valkey" in n) >= servers:
             break
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert proc.poll() is None, err_path.read_text()[-2000:]
         time.sleep(0.1)
     else:
         proc.kill()
         pytest.fail(f"lab_{lab} never had {servers} servers running")
     seen |= _descendants(proc.pid)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    err = err_path.read_text()
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted: stopped" in err
     left = {pid for pid in seen if _alive(pid)}
