@@ -93,8 +93,10 @@ USE_CASES: list[UseCase] = [
             "Sessions in a hash with sliding expiry, one round trip each way; your sessions listed and revoked; "
             "Django's cache and cached_db engines beside it; JWTs with a self-cleaning denylist.",
             "Hash, Sorted set, String, Lua", "sessions_app/", "accounts:pattern", "Accounts"),
-    UseCase("3, 4, 5, 10", "Operations", "Memory, persistence, Sentinel, Cluster, slow log, metrics.",
-            "INFO, MEMORY, SLOWLOG", "ops/", area="Ops"),
+    UseCase("3-6, 14", "Server labs",
+            "Private servers crashed, filled, split and flooded: memory per layout, eviction policies, what RDB "
+            "and AOF lose, a Sentinel failover, a Cluster reshard, a stampede over HTTP. The last results.",
+            "INFO, RDB/AOF, Sentinel, Cluster", "ops/labs.py", "ops:labs", "Ops"),
     # --- the running Redis (issue 13): staff pages ---
     UseCase("3, 10", "Redis overview",
             "Memory and fragmentation, hit ratio, clients, ops/s, evictions, persistence and replication, live; "

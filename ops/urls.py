@@ -7,6 +7,9 @@ app_name = "ops"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("ops/", views.index, name="index"),
+    path("ops/labs/", views.lab_list, name="labs"),
+    path("ops/labs/<slug:name>/", views.lab_detail, name="lab"),
+    path("ops/labs/<slug:name>/chart.svg", views.lab_chart, name="lab_chart"),
 ]
 
 # --- the running Redis and /metrics (issue 13) -----------------------------------------------------------
