@@ -48,7 +48,7 @@ from typing import Any
 from django.conf import settings
 from tqdm import tqdm
 
-from redis_patterns.servers import RedisServer, RedisServerError, server_binary
+from redis_patterns.servers import RedisServer, RedisServerError, describe_server, server_binary
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,12 @@ LABS: dict[str, Lab] = {lab.name: lab for lab in (
         "hash tags keep multi-key commands in one slot) and a CROSSSLOT error is provoked; slots are "
         "resharded while a load runs (MOVED/ASK handled by the client, errors not handled: 0); a master "
         "is killed and its replica promoted."),
+    Lab("antipatterns", "Anti-patterns, each against its fix: what the other client's GETs pay",
+        "11",
+        "Each anti-pattern of the course run on a scratch server while a probe process times its own GETs, "
+        "then its fix: KEYS vs SCAN, a 10 MB value read by many, LRANGE 0 -1 vs pages, HGETALL vs HSCAN, "
+        "string keys vs bucketed hashes, DEL vs UNLINK of a big key, cache keys without a TTL found by the "
+        "no-TTL report. Each row: the probe's p99 with the anti-pattern against with the fix."),
     Lab("stampede", "Cache stampede over HTTP: a hot key expiring under many users",
         "6.5, 14.6 (lab 6)",
         "Many concurrent simulated users over HTTP against the site (uvicorn, started by the lab) reading "
@@ -140,14 +146,6 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 # --- binaries next to the server ------------------------------------------------------------
-
-
-def server_label() -> str:
-    """``"Redis 7.0.15"`` or ``"Valkey 8.0.1"``, from the binary's ``--version``."""
-    out = subprocess.run([server_binary(), "--version"], capture_output=True, text=True, check=True).stdout
-    words = out.split()
-    version = next((w[2:] for w in words if w.startswith("v=")), "?")
-    return f"{words[0] if words else 'server'} {version}"
 
 
 def tool_binary(tool: str) -> str:
@@ -288,7 +286,7 @@ class LabRun:
             # Python never raises KeyboardInterrupt.
             self._old_handlers = {sig: signal.signal(sig, _raise_interrupt)
                                   for sig in (signal.SIGTERM, signal.SIGINT)}
-        self.server_label = server_label()
+        self.server_label = describe_server()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -376,11 +376,3 @@ def last_scratch_run() -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
 
-
-def antipatterns_result() -> dict[str, Any] | None:
-    """The last ``lab_antipatterns`` run (``var/labs/antipatterns.json``), or ``None``."""
-    try:
-        data = json.loads((Path(settings.VAR_DIR) / "labs" / "antipatterns.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("lab") == "antipatterns" else None

@@ -182,11 +182,10 @@ def redis_reports(request: HttpRequest) -> HttpResponse:
     })
 
 
-@staff_member_required
 @require_GET
 def antipatterns(request: HttpRequest) -> HttpResponse:
-    """The last ``lab_antipatterns`` result (``var/labs/antipatterns.json``), or how to produce one."""
-    return render(request, "ops/antipatterns.html", {"result": selectors.antipatterns_result()})
+    """The anti-patterns lab is a lab like the others: its result page is ``/ops/labs/antipatterns/``."""
+    return redirect("ops:lab", name="antipatterns")
 
 
 def _lab_or_404(name: str) -> labs.Lab:

@@ -43,7 +43,8 @@ def test_lab_runs_every_case_on_a_scratch_server_and_keeps_its_result(raw_redis,
     assert per_item["fix"] < per_item["anti"] / 2, per_item
     assert "listpack" in cases["Many small keys"]["extra"]["fix"]
 
-    page = staff_client.get("/ops/antipatterns/")
+    page = staff_client.get("/ops/antipatterns/", follow=True)
+    assert page.redirect_chain == [("/ops/labs/antipatterns/", 302)]
     assert page.status_code == 200 and b"KEYS vs SCAN" in page.content
 
 
