@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -138,7 +139,8 @@ def _stock_forget(product_id: int) -> None:
         log.warning("could not drop product %s from the stock hash: %s", product_id, exc)
 
 
-def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS) -> Read:
+def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS,
+                 also: Callable[[Any], None] | None = None) -> Read:
     """A product page view: the product through the cache, and the view counted (a write).
 
     Write-behind (the default): the ``HINCRBY`` rides in the same round trip
@@ -146,16 +148,30 @@ def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS) -> Read:
     beat task flushes the counts (``views_flush``).  ``direct``: an ``UPDATE``
     per view, the "before" half of the comparison.  Redis down: straight to
     the database, so the view still counts.
+
+    ``also`` queues the caller's own commands in that same round trip (the
+    product page's stock and cart lines); their replies are ``Read.extra``
+    (``None`` when they could not be sent: Redis down, or another tier).
     """
     counting = caching.switches().view_counting
     if counting == caching.ViewCounting.WRITE_BEHIND and caching.enabled() and tier == ReadTier.REDIS:
         counters = keys.view_counter_keys()
-        read = selectors.product_get(product_id, also=lambda pipe: writebehind.record(pipe, counters, product_id))
+
+        def queue(pipe: Any) -> None:
+            writebehind.record(pipe, counters, product_id)
+            if also is not None:
+                also(pipe)
+
+        read = selectors.product_get(product_id, also=queue)
         if read.value is not None and read.state != CacheState.BYPASS:
             read.pending_views = int(read.extra[0]) if read.extra else None
+            read.extra = read.extra[1:] if read.extra and also is not None else None
             return read
+        read.extra = None
     else:
-        read = selectors.product_get(product_id, tier=tier)
+        read = selectors.product_get(product_id, tier=tier, also=also if tier == ReadTier.REDIS else None)
+        if also is None or read.state == CacheState.BYPASS:
+            read.extra = None
     if read.value is not None:
         Product.objects.filter(pk=product_id).update(view_count=F("view_count") + 1)
     return read
