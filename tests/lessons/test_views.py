@@ -79,3 +79,12 @@ def test_every_page_has_its_title_menus_and_favicon(client):
     assert "/static/site/site.js" in html
     favicon = client.get("/favicon.ico")
     assert favicon.status_code == 302 and favicon["Location"].endswith("site/favicon.svg")
+
+
+def test_a_missing_page_is_a_site_page_with_a_way_back(client):
+    response = client.get("/shop/products/999999/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "<title>Not found · Django Redis reference</title>" in html
+    assert 'class="site-header"' in html and 'href="/shop/"' in html
+    assert client.get("/api/nothing-here").json()["error"] == "not_found"  # the API stays JSON
