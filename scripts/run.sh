@@ -107,19 +107,31 @@ banner() {
   echo
 }
 banner
-# Once the site answers, say so again: the processes' start-up lines have pushed the URL off screen.
-"$BIN/python" - "$WEB_HOST" "$WEB_PORT" <<'PY' &
-import sys, time, urllib.request
-url = f"http://{sys.argv[1]}:{sys.argv[2]}/healthz"
-for _ in range(1200):
+# Once the site answers and the Celery worker replies to a ping, say so again: the processes'
+# start-up lines have pushed the URL off screen.
+"$BIN/python" - "$WEB_HOST" "$WEB_PORT" "$BIN/celery" <<'PY' &
+import subprocess, sys, time, urllib.request
+host, port, celery = sys.argv[1:4]
+deadline = time.monotonic() + 600
+while time.monotonic() < deadline:
     try:
-        with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our own loopback URL
+        with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=2) as r:  # our own loopback URL
             if r.status == 200:
-                print(f"\n  Ready: http://{sys.argv[1]}:{sys.argv[2]}/  (Ctrl-C stops everything)\n", flush=True)
                 break
     except OSError:
         pass
     time.sleep(0.5)
+else:
+    sys.exit(0)
+note = ""
+for _ in range(10):
+    ping = subprocess.run([celery, "-A", "config", "inspect", "ping", "--timeout", "3"],
+                          capture_output=True, text=True)
+    if ping.returncode == 0:
+        break
+else:
+    note = " (the Celery worker has not answered yet)"
+print(f"\n  Ready: http://{host}:{port}/  (Ctrl-C stops everything){note}\n", flush=True)
 PY
 WAITER=$!
 status=0
