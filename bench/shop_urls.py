@@ -15,12 +15,16 @@ from django.urls import include, path
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from redis_patterns.cache import CacheState
+from shop.selectors import Shelf
 
 PRODUCT = {
     "id": 1, "name": "Constant Lamp 0001", "slug": "constant-lamp-0001", "description": "A product that never changes.",
     "price": "19.99", "stock": 7, "category": {"id": 1, "name": "Furniture", "slug": "furniture"},
     "tags": ["classic", "gift"], "image_hue": 40, "view_count": 0, "updated_at": "2026-01-01T00:00:00+00:00",
 }
+
+
+SHELF = Shelf(available=7, in_cart=0, source="catalog")  # what the real page adds: stock and the cart line
 
 
 class _Read:
@@ -33,7 +37,8 @@ class _Read:
 
 @ensure_csrf_cookie  # as the real product page does
 def trivial_page(request: HttpRequest) -> HttpResponse:
-    response = render(request, "shop/product_detail.html", {"product": PRODUCT, "read": _Read})
+    response = render(request, "shop/product_detail.html", {"product": PRODUCT, "read": _Read, "shelf": SHELF,
+                                                             "quantities": range(1, 8), "max_quantity": 100})
     response["X-Cache"] = "-"
     return response
 

@@ -58,14 +58,14 @@ def week_key(board: str, monday: dt.date) -> str:
 
 
 @family("lb:{<board>}:friends:<player>", type="set", expires=False,
-        ttl="permanent by design: a player's friends", writer="leaderboard.services.friends_add")
+        ttl="permanent by design: a player's friends", writer="leaderboard.services.friends_add (add_friend.lua)")
 def friends_key(board: str, player: str) -> str:
     """``lb:{<board>}:friends:<player>`` -- SET of player names (the player included); permanent; services.friends_add."""
     return key("lb", f"{{{board}}}", "friends", player)
 
 
 @family("lb:{<board>}:friendsboard:<player>", type="zset", ttl="60 s",
-        writer="leaderboard.selectors (ZINTERSTORE best ∩ friends on read)")
+        writer="leaderboard.selectors (friends_board.lua: ZINTERSTORE best ∩ friends, plus the player, on read)")
 def friends_board_key(board: str, player: str) -> str:
     """``lb:{<board>}:friendsboard:<player>`` -- ZSET best ∩ friends (ZINTERSTORE); TTL 60 s; selectors on read."""
     return key("lb", f"{{{board}}}", "friendsboard", player)

@@ -7,7 +7,7 @@ Each read is one round trip:
 - a player's rank and neighbours: one script (``lua/around_me.lua``: ``ZREVRANK`` then
   ``ZREVRANGE`` around it, atomically);
 - weekly view: the build-if-missing script and the read, pipelined (still one round trip);
-- friends view: ``ZINTERSTORE`` best ∩ friends set, ``EXPIRE``, read, pipelined.
+- friends view: one script (``ZINTERSTORE`` best ∩ friends set, plus the player, ``EXPIRE``), then the read, pipelined.
 
 Ranks are 1-based in everything returned.  Scores are the real points
 (``boards.decode`` undoes the tie-break encoding).
@@ -108,9 +108,11 @@ def _prepare(client: Any, pipe: Any, ref: BoardRef) -> int:
         loader("leaderboard").queue(client, pipe, "weekly_board", keys=[ref.key, *ref.week_days], args=[ref.week_ttl])
         return 1
     if ref.view == "friends":
-        pipe.zinterstore(ref.key, {keys.best_key(ref.board): 1, keys.friends_key(ref.board, ref.friends_of): 0})
-        pipe.expire(ref.key, int(keys.FRIENDS_BOARD_TTL.total_seconds()))
-        return 2
+        loader("leaderboard").queue(
+            client, pipe, "friends_board",
+            keys=[ref.key, keys.best_key(ref.board), keys.friends_key(ref.board, ref.friends_of)],
+            args=[ref.friends_of, int(keys.FRIENDS_BOARD_TTL.total_seconds())])
+        return 1
     return 0
 
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from config.api import NotFound
 from config.redis import get_redis
 from leaderboard import keys
 from leaderboard.boards import (
     TOP,
+    InvalidInput,
     check_board,
     check_player,
     check_points,
@@ -93,15 +95,25 @@ def notify_top10_changed(*, board: str, views: dict[str, str]) -> None:
 def friends_add(*, board: str, player: str, friend: str) -> None:
     """Make ``player`` and ``friend`` friends on ``board`` (both ways; each is in their own set).
 
-    One pipelined round trip of four ``SADD``s (idempotent).
+    One script (``add_friend.lua``), one round trip, idempotent: the friend
+    must have a score on the board, checked in the same atomic step as the
+    two ``SADD``s.
+
+    Raises:
+        boards.InvalidInput: a bad name, or ``friend`` is ``player``.
+        config.api.NotFound: ``friend`` has never played on this board (nothing written).
     """
     check_board(board)
     check_player(player)
     check_player(friend, "friend")
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.sadd(keys.friends_key(board, player), player, friend)
-    pipe.sadd(keys.friends_key(board, friend), friend, player)
-    pipe.execute()
+    if friend == player:
+        raise InvalidInput("invalid_friend", "you are always on your own friends board")
+    added = loader("leaderboard").call(
+        get_redis(), "add_friend",
+        keys=[keys.best_key(board), keys.friends_key(board, player), keys.friends_key(board, friend)],
+        args=[player, friend])
+    if not int(added):
+        raise NotFound(f"no player {friend!r} on this board: they need to play once first", code="player_not_found")
 
 
 def archive_day(*, board: str, day: dt.date) -> int:

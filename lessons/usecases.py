@@ -52,7 +52,11 @@ USE_CASES: list[UseCase] = [
             "Hash, Sorted set, Lua", "redis_patterns/ratelimit.py", "lessons:ratelimit"),
     UseCase("2.6, 9", "Stream workers", "Order processing with consumer groups, claims and dead letters.",
             "Stream", "workers/", "workers:streams", "Workers"),
-    UseCase("2.1, 7, 9", "Checkout",
+    UseCase("2.2, 7.1", "Cart and orders",
+            "Buy from the shop: a cart in a hash (HINCRBY in a script), checkout with one Idempotency-Key per cart "
+            "state, then the order's own page, its status moving live over the notifications socket.",
+            "Hash, String, Stream", "shop/checkout.py", "shop:cart", "Shop"),
+    UseCase("2.1, 7, 9", "Checkout, inside",
             "Stock reserved by one Lua script, Idempotency-Key, a transactional outbox, then the orders stream.",
             "Lua, Hash, Stream", "shop/checkout.py", "shop:checkout", "Shop"),
     UseCase("7", "Lua vs WATCH/MULTI/EXEC",

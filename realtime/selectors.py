@@ -1,14 +1,16 @@
-"""Reads of ``realtime/``: replay an audience's events, presence counts."""
+"""Reads of ``realtime/``: replay an audience's events, presence counts, the current broadcast."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from config.redis import get_async_redis, get_redis
-from realtime import keys
+from realtime import audiences, keys
 from redis_patterns import event_log, presence
 
 
@@ -59,3 +61,63 @@ def online_members(room: str = "site", limit: int = 50) -> list[tuple[str, float
         return presence.members(get_redis(), keys.presence_room(room), limit=limit)
     except RedisError:
         return []
+
+
+# --- the current broadcast (the banner on every page) -------------------------------------------
+
+#: Each process reads the public stream for the banner at most this often: a page view costs
+#: no extra round trip in the common case; a new broadcast reaches open pages live anyway.
+BROADCAST_MEMO_SECONDS = 2.0
+_broadcast_memo: dict[str, tuple[float, dict[str, Any] | None]] = {}
+_broadcast_lock = threading.Lock()
+
+
+def forget_current_broadcast() -> None:
+    """Re-read the banner on the next page (after this process published a broadcast; tests)."""
+    with _broadcast_lock:
+        _broadcast_memo.clear()
+
+
+def broadcast_current(*, now_ms: int | None = None) -> dict[str, Any] | None:
+    """The newest broadcast if it is still current, else ``None``: what the banner on every page shows.
+
+    A broadcast is current for its ``duration_s`` (default one hour) after its
+    event id's time (stream ids start with the server's clock in ms), so a page
+    opened or reloaded while it runs shows it without waiting for the socket.
+    Reads ``XREVRANGE`` of the ``public`` stream (the newest few entries), at
+    most every ``BROADCAST_MEMO_SECONDS`` per process.  Best effort: ``None``
+    when Redis is unavailable.  Returns ``{"id", "message", "level", "expires_ms"}``.
+    """
+    from realtime.services import BROADCAST_DEFAULT_SECONDS  # services imports this module
+
+
+    now = time.monotonic()
+    with _broadcast_lock:
+        memo = _broadcast_memo.get("public")
+    if memo is None or now - memo[0] >= BROADCAST_MEMO_SECONDS:
+        try:
+            entries = get_redis().xrevrange(keys.events_stream(audiences.PUBLIC), count=5)
+        except RedisError:
+            entries = []
+        newest = None
+        for entry_id, fields in entries:
+            if fields.get("type") == "broadcast":
+                try:
+                    event = event_log.to_event(entry_id, fields)
+                except ValueError:
+                    continue
+                duration = event.get("duration_s", BROADCAST_DEFAULT_SECONDS)
+                if isinstance(duration, bool) or not isinstance(duration, int):
+                    duration = BROADCAST_DEFAULT_SECONDS
+                newest = {"id": entry_id, "message": str(event.get("message", "")),
+                          "level": str(event.get("level", "info")),
+                          "expires_ms": event_log.parse_id(entry_id)[0] + duration * 1000}
+                break
+        memo = (now, newest)
+        with _broadcast_lock:
+            _broadcast_memo["public"] = memo
+    current = memo[1]
+    now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    if current is None or not current["message"] or current["expires_ms"] <= now_ms:
+        return None
+    return current

@@ -30,7 +30,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from config.redis import get_async_redis, get_redis
-from realtime import audiences, keys
+from realtime import audiences, keys, selectors
 from redis_patterns import event_log, presence, pubsub_vs_streams
 from redis_patterns.scripts import loader
 
@@ -83,7 +83,33 @@ def _prepare(audience: str, type: str, data: dict[str, Any]) -> str:
     clash = RESERVED_FIELDS & data.keys()
     if clash:
         raise ValueError(f"data may not contain {sorted(clash)}: the event's own id and type use them")
+    if type == "broadcast":
+        broadcast_check(data)
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+BROADCAST_LEVELS = ("info", "sale", "warning")
+#: How long a broadcast stays on every page (the banner) unless it says otherwise (``duration_s``).
+BROADCAST_DEFAULT_SECONDS = 3600
+BROADCAST_MAX_MESSAGE = 200
+
+
+def broadcast_check(data: dict[str, Any]) -> None:
+    """A broadcast's data: ``message`` (1-200 characters), optional ``level`` and ``duration_s``.
+
+    ``duration_s`` (10 s to 24 h, the event log's retention; default 1 hour):
+    how long the banner stays on every page, including pages opened later.
+    Raises ``ValueError``.
+    """
+    message = data.get("message")
+    if not isinstance(message, str) or not 1 <= len(message.strip()) <= BROADCAST_MAX_MESSAGE:
+        raise ValueError(f"a broadcast needs a message of 1 to {BROADCAST_MAX_MESSAGE} characters")
+    if "level" in data and data["level"] not in BROADCAST_LEVELS:
+        raise ValueError(f"level: one of {', '.join(BROADCAST_LEVELS)}")
+    if "duration_s" in data:
+        duration = data["duration_s"]
+        if isinstance(duration, bool) or not isinstance(duration, int) or not 10 <= duration <= EVENT_TTL_SECONDS:
+            raise ValueError(f"duration_s: whole seconds from 10 to {EVENT_TTL_SECONDS}")
 
 
 def _live_message(audience: str, type: str, data_json: str, event_id: str, prev: str) -> dict[str, Any]:
@@ -108,6 +134,8 @@ def publish_event(audience: str, type: str, data: dict[str, Any]) -> str:  # noq
     data_json = _prepare(audience, type, data)
     event_id, prev = event_log.append(get_redis(), loader("redis_patterns"), keys.events_stream(audience), type, data_json,
                                       maxlen=EVENT_MAXLEN, ttl_seconds=EVENT_TTL_SECONDS)
+    if type == "broadcast":
+        selectors.forget_current_broadcast()  # this process's pages show it from the next request
     message = _live_message(audience, type, data_json, event_id, prev)
     try:
         _send_loop.run(get_channel_layer().group_send(audiences.group_name(audience), message))
@@ -132,6 +160,8 @@ async def apublish_event(audience: str, type: str, data: dict[str, Any]) -> str:
     data_json = _prepare(audience, type, data)
     event_id, prev = await event_log.aappend(get_async_redis(), loader("redis_patterns"), keys.events_stream(audience), type,
                                              data_json, maxlen=EVENT_MAXLEN, ttl_seconds=EVENT_TTL_SECONDS)
+    if type == "broadcast":
+        selectors.forget_current_broadcast()
     message = _live_message(audience, type, data_json, event_id, prev)
     try:
         await get_channel_layer().group_send(audiences.group_name(audience), message)
@@ -141,17 +171,16 @@ async def apublish_event(audience: str, type: str, data: dict[str, Any]) -> str:
     return event_id
 
 
-BROADCAST_LEVELS = ("info", "sale", "warning")
-
-
-def broadcast_announcement(*, message: str, level: str, sent_by: str) -> str:
-    """A site-wide banner (e.g. a flash sale) from a staff user; returns the event id."""
+def broadcast_announcement(*, message: str, level: str, sent_by: str,
+                           duration_s: int = BROADCAST_DEFAULT_SECONDS) -> str:
+    """A site-wide banner (e.g. a flash sale) from a staff user, shown for ``duration_s``; returns the event id."""
     message = message.strip()
-    if not 1 <= len(message) <= 200:
-        raise ValueError("message: 1 to 200 characters")
+    if not 1 <= len(message) <= BROADCAST_MAX_MESSAGE:
+        raise ValueError(f"message: 1 to {BROADCAST_MAX_MESSAGE} characters")
     if level not in BROADCAST_LEVELS:
         raise ValueError(f"level: one of {', '.join(BROADCAST_LEVELS)}")
-    return publish_event(audiences.PUBLIC, "broadcast", {"message": message, "level": level, "by": sent_by})
+    return publish_event(audiences.PUBLIC, "broadcast",
+                         {"message": message, "level": level, "by": sent_by, "duration_s": duration_s})
 
 
 async def apresence_heartbeat(*, member: str, page: str | None, now: int | None = None) -> dict[str, int]:

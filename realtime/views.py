@@ -38,18 +38,27 @@ def notifications(request: HttpRequest) -> HttpResponse:
     return render(request, "realtime/notifications.html", context)
 
 
+BROADCAST_DURATIONS = [(300, "5 minutes"), (900, "15 minutes"), (3600, "1 hour"), (4 * 3600, "4 hours"),
+                       (24 * 3600, "24 hours")]
+
+
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def broadcast(request: HttpRequest) -> HttpResponse:
     """Staff only: send a banner (e.g. a flash sale) to every open page."""
-    context: dict = {"levels": services.BROADCAST_LEVELS, "message": "", "level": "sale"}
+    context: dict = {"levels": services.BROADCAST_LEVELS, "message": "", "level": "sale",
+                     "durations": BROADCAST_DURATIONS, "duration": services.BROADCAST_DEFAULT_SECONDS}
     status = 200
     if request.method == "POST":
         message = request.POST.get("message", "")
         level = request.POST.get("level", "")
-        context.update(message=message, level=level)
+        raw_duration = request.POST.get("duration_s", str(services.BROADCAST_DEFAULT_SECONDS))
+        duration = int(raw_duration) if raw_duration.isascii() and raw_duration.isdigit() else -1
+        context.update(message=message, level=level, duration=duration)
         try:
-            context["sent_id"] = services.broadcast_announcement(message=message, level=level,
+            if duration not in dict(BROADCAST_DURATIONS):
+                raise ValueError("show it for: one of the listed durations")
+            context["sent_id"] = services.broadcast_announcement(message=message, level=level, duration_s=duration,
                                                                  sent_by=request.user.get_username())
             context["message"] = ""
         except ValueError as exc:

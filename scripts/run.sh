@@ -5,12 +5,24 @@
 # DEV_REDIS_PORT (default 6390) with its data, log and pid under var/redis/,
 # started here, stopped cleanly (SHUTDOWN, so its AOF is complete) when you press
 # Ctrl-C, and loaded again from var/redis/ by the next `make run`.
+#
+# The settings it chooses are written to $VAR_DIR/run.env (var/run.env), which
+# manage.py and the celery command read for anything the environment does not
+# set: commands typed in a second terminal reach the same Redis and database.
+#
+# Logs: warnings and errors only (the periodic tasks log every few seconds at
+# INFO); LOG_LEVEL=INFO make run shows everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export DEBUG="${DEBUG:-1}"
 export WEB_HOST="${WEB_HOST:-127.0.0.1}" WEB_PORT="${WEB_PORT:-8000}"
-mkdir -p var
+export VAR_DIR="${VAR_DIR:-$PWD/var}"
+export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+# The Procfile's uvicorn and celery take the level in lower case.
+PROC_LOG_LEVEL="$(printf '%s' "$LOG_LEVEL" | tr '[:upper:]' '[:lower:]')"
+export PROC_LOG_LEVEL
+mkdir -p "$VAR_DIR"
 
 redis_ping() { "$BIN/python" - "$1" <<'PY'
 import socket, sys
@@ -24,11 +36,16 @@ PY
 }
 
 STARTED_REDIS=""
+WAITER=""
 stop_redis() {
-  if [ -n "$STARTED_REDIS" ] && [ -f var/redis/redis.pid ]; then
+  if [ -n "$STARTED_REDIS" ] && [ -f "$VAR_DIR/redis/redis.pid" ]; then
     echo "stopping the local redis-server (port $DEV_REDIS_PORT)..."
-    kill -TERM "$(cat var/redis/redis.pid)" 2>/dev/null || true
+    kill -TERM "$(cat "$VAR_DIR/redis/redis.pid")" 2>/dev/null || true
   fi
+}
+cleanup() {
+  if [ -n "$WAITER" ]; then kill "$WAITER" 2>/dev/null || true; fi
+  stop_redis
 }
 
 if [ -z "${REDIS_URL:-}" ]; then
@@ -42,18 +59,36 @@ if [ -z "${REDIS_URL:-}" ]; then
   if redis_ping "$DEV_REDIS_PORT"; then
     echo "reusing the redis-server already on port $DEV_REDIS_PORT"
   else
-    mkdir -p var/redis
-    "$SERVER_BIN" --port "$DEV_REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/var/redis" \
-      --logfile "$PWD/var/redis/redis.log" --pidfile "$PWD/var/redis/redis.pid" --daemonize yes \
+    mkdir -p "$VAR_DIR/redis"
+    "$SERVER_BIN" --port "$DEV_REDIS_PORT" --bind 127.0.0.1 --dir "$VAR_DIR/redis" \
+      --logfile "$VAR_DIR/redis/redis.log" --pidfile "$VAR_DIR/redis/redis.pid" --daemonize yes \
       --appendonly yes --appendfsync everysec --save "3600 1 300 100" >/dev/null
     for _ in $(seq 50); do redis_ping "$DEV_REDIS_PORT" && break; sleep 0.1; done
-    redis_ping "$DEV_REDIS_PORT" || { echo "redis-server did not start; see var/redis/redis.log" >&2; exit 1; }
+    redis_ping "$DEV_REDIS_PORT" || { echo "redis-server did not start; see $VAR_DIR/redis/redis.log" >&2; exit 1; }
     STARTED_REDIS=1
-    echo "started a local redis-server on port $DEV_REDIS_PORT (data in var/redis/)"
+    echo "started a local redis-server on port $DEV_REDIS_PORT (data in $VAR_DIR/redis/)"
   fi
-  trap stop_redis EXIT
   export REDIS_URL="redis://127.0.0.1:$DEV_REDIS_PORT/0"
 fi
+trap cleanup EXIT
+
+# What this run chose, for commands typed in a second terminal (manage.py reads it; config/env.py).
+# Only variables that are set; mode 600, because a URL may carry a password.
+write_run_env() {
+  local file="$VAR_DIR/run.env" name
+  umask 077
+  {
+    echo "# Written by 'make run' (scripts/run.sh) on $(date -u +%Y-%m-%dT%H:%M:%SZ). manage.py and the celery"
+    echo "# command read it for every variable the environment does not set. Do not edit: the next run rewrites it."
+    for name in DEBUG SECRET_KEY VAR_DIR DATABASE_URL REDIS_URL REDIS_SENTINELS REDIS_SENTINEL_MASTER \
+                REDIS_CLUSTER_NODES REDIS_USERNAME REDIS_PASSWORD REDIS_KEY_PREFIX CHANNEL_REDIS_URL \
+                CELERY_BROKER_URL ALLOWED_HOSTS CSRF_TRUSTED_ORIGINS WEB_HOST WEB_PORT; do
+      if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
+    done
+  } > "$file.tmp"
+  mv "$file.tmp" "$file"
+}
+write_run_env
 
 "$BIN/python" manage.py migrate --noinput -v0
 # Demo data: every app that has a seed command contributes (idempotent).
@@ -66,13 +101,45 @@ done
 export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/metrics}"
 mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
 
-echo
-echo "  Site:     http://$WEB_HOST:$WEB_PORT/"
-echo "  Health:   http://$WEB_HOST:$WEB_PORT/healthz   Metrics: http://$WEB_HOST:$WEB_PORT/metrics"
-echo "  Redis:    $REDIS_URL"
-"$BIN/python" -c "from sessions_app.demo_accounts import banner; print(banner())" | grep . || true
-echo "  Ctrl-C stops everything started here."
-echo
+banner() {
+  echo
+  echo "  Site:     http://$WEB_HOST:$WEB_PORT/"
+  echo "  Health:   http://$WEB_HOST:$WEB_PORT/healthz   Metrics: http://$WEB_HOST:$WEB_PORT/metrics"
+  echo "  Redis:    $(printf '%s' "$REDIS_URL" | sed -E 's#//[^@/]*@#//#')"  # without a password
+  "$BIN/python" -c "from sessions_app.demo_accounts import banner; print(banner())" | grep . || true
+  echo "  Commands in another terminal use the same settings ($VAR_DIR/run.env), e.g."
+  echo "    .venv/bin/python manage.py publish_event public broadcast '{\"message\": \"hi\"}'"
+  echo "  Logs: warnings only (LOG_LEVEL=INFO make run for everything). Ctrl-C stops everything started here."
+  echo
+}
+banner
+# Once the site answers and the Celery worker replies to a ping, say so again: the processes'
+# start-up lines have pushed the URL off screen.
+"$BIN/python" - "$WEB_HOST" "$WEB_PORT" "$BIN/celery" <<'PY' &
+import subprocess, sys, time, urllib.request
+host, port, celery = sys.argv[1:4]
+deadline = time.monotonic() + 600
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=2) as r:  # our own loopback URL
+            if r.status == 200:
+                break
+    except OSError:
+        pass
+    time.sleep(0.5)
+else:
+    sys.exit(0)
+note = ""
+for _ in range(10):
+    ping = subprocess.run([celery, "-A", "config", "inspect", "ping", "--timeout", "3"],
+                          capture_output=True, text=True)
+    if ping.returncode == 0:
+        break
+else:
+    note = " (the Celery worker has not answered yet)"
+print(f"\n  Ready: http://{host}:{port}/  (Ctrl-C stops everything){note}\n", flush=True)
+PY
+WAITER=$!
 status=0
 "$BIN/honcho" start -f Procfile || status=$?
 # Ctrl-C is how you stop it: not an error.

@@ -9,6 +9,8 @@
   remove) and ``GET /api/cart``: the visitor's cart, a hash in Redis.
 - ``POST /api/orders`` ``{"items": [...]}`` with ``Idempotency-Key``: 202
   ``{"order_id", "status"}``; the same key again gives the same order, once.
+  ``"from_cart": true`` takes the ordered lines out of the visitor's cart
+  once the order is created (the cart page sends it).
 - ``GET /api/orders/<id>``: only for the visitor who placed it (404 for anyone else).
 
 Errors are ``{"error": "<code>", "detail": "..."}`` with a 4xx status (see
@@ -115,12 +117,16 @@ def cart_items(request: HttpRequest) -> JsonResponse:
 @api_view("POST")
 async def orders(request: HttpRequest) -> JsonResponse:
     """``POST /api/orders``: 202 ``{"order_id", "status"}``; the same key again gives the same order."""
-    lines = checkout.cart_parse(json_body(request))
+    body = json_body(request)
+    lines = checkout.cart_parse(body)
+    from_cart = body.get("from_cart", False)
+    if not isinstance(from_cart, bool):
+        raise checkout.InvalidCartError("from_cart must be true or false")
     idem_key = checkout.idempotency_key_check(request.headers.get("Idempotency-Key"))
     who = await avisitor(request, create=True)
     assert who is not None
     result = await checkout.order_checkout_waiting(owner=who.owner, user_id=who.user_id, lines=lines,
-                                                   idempotency_key=idem_key)
+                                                   idempotency_key=idem_key, from_cart=from_cart)
     order = result.order
     headers = {"Location": reverse("shop:api_order", args=[order.pk])}
     if not result.created:

@@ -138,8 +138,12 @@ class CheckoutResult:
 
 
 def order_checkout(*, owner: str, user_id: int | None, lines: list[CartLine],
-                   idempotency_key: str | None = None) -> CheckoutResult:
+                   idempotency_key: str | None = None, from_cart: bool = False) -> CheckoutResult:
     """Place an order: idempotency, stock reservation, one transaction, publish after commit.
+
+    ``from_cart``: the lines are what the visitor's cart showed; once the
+    order is created they are taken out of the cart (``cart_subtract``).  A
+    replay (same ``Idempotency-Key``) changes the cart no further.
 
     Raises ``ApiError`` subclasses (400/409) for everything the client can
     fix or should know; ``IdempotencyInProgressError`` when another request
@@ -184,11 +188,17 @@ def order_checkout(*, owner: str, user_id: int | None, lines: list[CartLine],
         _release_claim(claim)
         raise
     _complete_claim(claim, order.pk)
+    if from_cart:
+        try:
+            cart_subtract(owner=owner, lines=lines)
+        except RedisError as exc:  # the order stands; the cart merely still shows what was bought
+            log.warning("order %s placed but its lines are still in the cart (%s)", order.pk, exc)
     return CheckoutResult(order, created=True)
 
 
 async def order_checkout_waiting(*, owner: str, user_id: int | None, lines: list[CartLine],
-                                 idempotency_key: str | None = None, attempts: int = 3) -> CheckoutResult:
+                                 idempotency_key: str | None = None, from_cart: bool = False,
+                                 attempts: int = 3) -> CheckoutResult:
     """``order_checkout`` for async views: a request whose key is in flight waits for the other's result.
 
     Waiting happens on the event loop (``idempotency.await_done``), so it does
@@ -201,7 +211,8 @@ async def order_checkout_waiting(*, owner: str, user_id: int | None, lines: list
     checkout = sync_to_async(order_checkout)
     for attempt in range(attempts):
         try:
-            return await checkout(owner=owner, user_id=user_id, lines=lines, idempotency_key=idempotency_key)
+            return await checkout(owner=owner, user_id=user_id, lines=lines, idempotency_key=idempotency_key,
+                                  from_cart=from_cart)
         except IdempotencyInProgressError:
             if attempt == attempts - 1:
                 raise
@@ -377,6 +388,46 @@ def cart_add(*, owner: str, product_id: int, quantity: int) -> int:
         raise UnknownProductError(f"no product with id {product_id}", product_id=product_id)
     return int(loader("shop").call(get_redis(), "cart_add", keys=[keys.cart(owner)],
                                    args=[product_id, quantity, MAX_QUANTITY, CART_TTL_SECONDS]))
+
+
+def cart_set(*, owner: str, product_id: int, quantity: int) -> int:
+    """Set a line to exactly ``quantity`` (0 removes it); returns the quantity now in the cart.
+
+    ``HSET`` (or ``HDEL``) and ``EXPIRE`` in one ``MULTI``: the cart's TTL is
+    refreshed in the same transaction that changes it.
+    """
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
+        raise InvalidCartError(f"quantity must be a whole number from 0 to {MAX_QUANTITY}")
+    if quantity and not Product.objects.filter(pk=product_id).exists():
+        raise UnknownProductError(f"no product with id {product_id}", product_id=product_id)
+    pipe = get_redis().pipeline(transaction=True)
+    cart = keys.cart(owner)
+    if quantity:
+        pipe.hset(cart, str(product_id), quantity)
+        pipe.expire(cart, CART_TTL_SECONDS)
+    else:
+        pipe.hdel(cart, str(product_id))
+        pipe.expire(cart, CART_TTL_SECONDS)  # a no-op once the last line (and the hash) is gone
+    pipe.execute()
+    return quantity
+
+
+def cart_subtract(*, owner: str, lines: list[CartLine]) -> None:
+    """Take ordered lines out of the cart: each line's quantity goes down by what was bought.
+
+    Subtracting (rather than deleting the cart) keeps anything added in
+    another tab meanwhile.  One pipelined round trip of ``cart_add`` scripts
+    with negative deltas (each clamps at 0 and removes the line).
+    """
+    if not lines:
+        return
+    client = get_redis()
+    scripts = loader("shop")
+    pipe = client.pipeline(transaction=False)
+    for line in lines:
+        scripts.queue(client, pipe, "cart_add", keys=[keys.cart(owner)],
+                      args=[line.product_id, -line.quantity, MAX_QUANTITY, CART_TTL_SECONDS])
+    scripts.execute(client, pipe)
 
 
 def cart_clear(*, owner: str) -> None:

@@ -125,8 +125,9 @@ def demo_lease_key(*parts: str | int) -> str:
 # --- cart, stock, checkout ----------------------------------------------------------------------
 
 
-@family("{cart}:<sha256(owner)>", type="hash", ttl="7 days, refreshed by each change (in the same script)",
-        writer="shop.checkout.cart_add (shop/lua/cart_add.lua), cart_merge (shop/lua/cart_merge.lua, at login)")
+@family("{cart}:<sha256(owner)>", type="hash", ttl="7 days, refreshed by each change (in the same script or MULTI)",
+        writer="shop.checkout: cart_add and cart_subtract (shop/lua/cart_add.lua), cart_set (HSET/HDEL + EXPIRE), "
+               "cart_merge (shop/lua/cart_merge.lua, at login)")
 def cart(owner: str) -> str:
     """A visitor's cart: field = product id, value = quantity.  The owner is hashed (no session key in key names).
 

@@ -8,6 +8,8 @@ periodic task (``shop/tasks.py``).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -111,6 +113,10 @@ class OrderItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.product_id}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
 
 
 class ViewCountFlush(models.Model):

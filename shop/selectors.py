@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count
@@ -25,11 +26,11 @@ from redis.exceptions import RedisError
 
 from config.redis import get_redis
 from ops import metrics
-from redis_patterns import hotkeys, writebehind
+from redis_patterns import hotkeys, idempotency, writebehind
 from redis_patterns.cache import CachePolicy, CacheState, Lookup, decode
 from shop import caching, keys
 from shop.caching import ReadTier
-from shop.models import Category, Order, Product, ViewCountFlush
+from shop.models import Category, Order, OrderItem, Product, ViewCountFlush
 from shop.stock import stock_in_redis
 
 PAGE_SIZE = 24
@@ -285,6 +286,113 @@ def cart_items(*, owner: str | None) -> list[dict[str, int]]:
     return [{"product_id": int(pid), "quantity": int(qty)} for pid, qty in sorted(raw.items(), key=lambda kv: int(kv[0]))]
 
 
+#: "Only N left" from this many units down.
+LOW_STOCK = 10
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """What the product page shows beside a product: units available and how many are in the cart."""
+
+    available: int
+    in_cart: int
+    source: str  # "reservation hash" (live) or "catalog" (the cached row: the hash has no field for it)
+
+    @property
+    def sold_out(self) -> bool:
+        return self.available <= 0
+
+    @property
+    def low(self) -> bool:
+        return 0 < self.available <= LOW_STOCK
+
+
+def shelf_queue(pipe: Any, *, product_id: int, owner: str | None) -> None:
+    """Queue the product page's reads in the cache read's pipeline: ``HGET`` stock (and the cart line)."""
+    pipe.hget(keys.stock(), str(product_id))
+    if owner:
+        pipe.hget(keys.cart(owner), str(product_id))
+
+
+def shelf_from(replies: list[Any] | None, *, product: dict[str, Any], owner: str | None) -> Shelf:
+    """The ``Shelf`` from ``shelf_queue``'s replies (``None``: they were not sent, e.g. Redis down).
+
+    The reservation hash is the live count (units not yet reserved by a
+    checkout); a product nobody bought in the last hour has no field there,
+    and the cached row's ``stock`` is then current (the entry outlives no
+    checkout by more than its TTL).
+    """
+    stock_reply = replies[0] if replies else None
+    cart_reply = replies[1] if replies and owner and len(replies) > 1 else None
+    if stock_reply is not None:
+        return Shelf(max(0, int(stock_reply)), int(cart_reply or 0), "reservation hash")
+    return Shelf(int(product.get("stock", 0)), int(cart_reply or 0), "catalog")
+
+
+@dataclass(frozen=True)
+class CartRow:
+    product: Product
+    quantity: int
+    available: int
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.product.price * self.quantity
+
+    @property
+    def short(self) -> bool:
+        """More in the cart than the shop has: checkout would refuse it (409)."""
+        return self.quantity > self.available
+
+
+@dataclass(frozen=True)
+class CartView:
+    rows: list[CartRow]
+    gone: list[int]  # product ids in the cart that no longer exist
+
+    @property
+    def total(self) -> Decimal:
+        return sum((r.line_total for r in self.rows), Decimal(0))
+
+    @property
+    def units(self) -> int:
+        return sum(r.quantity for r in self.rows)
+
+    def items(self) -> list[dict[str, int]]:
+        """The lines as ``POST /api/orders`` takes them."""
+        return [{"product_id": r.product.pk, "quantity": r.quantity} for r in self.rows]
+
+
+def cart_view(*, owner: str | None) -> CartView:
+    """The cart page: each line with its product (one query) and units available (``HMGET`` of the stock hash).
+
+    Two round trips: ``HGETALL`` of the cart, then ``HMGET`` of the stock
+    fields it names.  Raises ``RedisError`` when Redis is down (the cart lives there).
+    """
+    lines = cart_items(owner=owner)
+    if not lines:
+        return CartView([], [])
+    products = Product.objects.in_bulk([line["product_id"] for line in lines])
+    present = [line for line in lines if line["product_id"] in products]
+    in_redis = stock_in_redis([line["product_id"] for line in present])
+    rows = []
+    for line in present:
+        product = products[line["product_id"]]
+        available = in_redis.get(product.pk)
+        rows.append(CartRow(product, line["quantity"], product.stock if available is None else max(0, available)))
+    return CartView(rows, [line["product_id"] for line in lines if line["product_id"] not in products])
+
+
+def cart_fingerprint(view: CartView) -> str:
+    """The cart's state as the checkout sees it: what one ``Idempotency-Key`` stands for."""
+    return idempotency.fingerprint([[r.product.pk, r.quantity] for r in view.rows])
+
+
+def order_lines(order: Order) -> list[OrderItem]:
+    """An order's lines with their products (one query)."""
+    return list(order.items.select_related("product__category").order_by("id"))
+
+
 def checkout_products(limit: int = 12) -> list[Product]:
     return list(Product.objects.order_by("id")[:limit])
 
@@ -317,6 +425,7 @@ def order_as_json(order: Order) -> dict[str, Any]:
 
 
 def recent_orders(*, owner: str | None, limit: int = 10) -> list[Order]:
+    """The visitor's newest orders, with their lines (two queries)."""
     if not owner:
         return []
-    return list(Order.objects.filter(owner=owner).order_by("-id")[:limit])
+    return list(Order.objects.filter(owner=owner).order_by("-id").prefetch_related("items__product")[:limit])

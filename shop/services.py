@@ -142,7 +142,8 @@ def _stock_forget(product_id: int) -> None:
         log.warning("could not drop product %s from the stock hash: %s", product_id, exc)
 
 
-def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS, visitor: str | None = None) -> Read:
+def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS, visitor: str | None = None,
+                 also: Callable[[Any], None] | None = None) -> Read:
     """A product page view: the product through the cache, and the view counted (a write).
 
     Write-behind (the default): the ``HINCRBY`` rides in the same round trip
@@ -156,6 +157,10 @@ def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS, visitor: s
     (``shop.visitors``), today's top products ``ZINCRBY`` and the recently
     viewed ``LPUSH``/``LTRIM`` (``shop.browsing``); ``Read.recent`` then
     holds the visitor's recently viewed ids, newest first.
+
+    ``also`` queues the caller's own commands in that same round trip (the
+    product page's stock and cart lines); their replies are ``Read.extra``
+    (``None`` when they could not be sent: Redis down, or another tier).
     """
     counting = caching.switches().view_counting
     write_behind = counting == caching.ViewCounting.WRITE_BEHIND
@@ -168,23 +173,34 @@ def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS, visitor: s
 
     if write_behind and caching.enabled() and tier == ReadTier.REDIS:
         counters = keys.view_counter_keys()
-        readers: list[Callable[[list[Any]], list[int]] | None] = []
+        queued: dict[str, Any] = {"also": 0, "reader": None}
 
-        def also(pipe: Any) -> None:
+        def queue(pipe: Any) -> None:
+            # Order matters: the counter's reply first, the caller's next, the visit last
+            # (its reader takes the final reply, the recently viewed list).
             writebehind.record(pipe, counters, product_id)
-            readers.append(track(pipe))
+            if also is not None:
+                before = len(pipe)
+                also(pipe)
+                queued["also"] = len(pipe) - before
+            queued["reader"] = track(pipe)
 
-        read = selectors.product_get(product_id, also=also)
+        read = selectors.product_get(product_id, also=queue)
         if read.state != CacheState.BYPASS and read.extra:
-            if readers and readers[0] is not None:
-                read.recent = readers[0](read.extra[1:])
+            replies, n = read.extra, queued["also"]
+            read.extra = replies[1:1 + n] if also is not None else None
+            if queued["reader"] is not None:
+                read.recent = queued["reader"](replies[1 + n:])
             if read.value is None:
                 _forget_views_of_missing(product_id, visitor)
                 return read
-            read.pending_views = int(read.extra[0])
+            read.pending_views = int(replies[0])
             return read
+        read.extra = None
     else:
-        read = selectors.product_get(product_id, tier=tier)
+        read = selectors.product_get(product_id, tier=tier, also=also if tier == ReadTier.REDIS else None)
+        if also is None or read.state == CacheState.BYPASS:
+            read.extra = None
         if visitor is not None and read.value is not None and read.state != CacheState.BYPASS:
             read.recent = _track_alone(track)
     if read.value is not None:

@@ -8,15 +8,18 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_http_methods
 from redis.exceptions import RedisError
 
-from config.api import visitor
+from config.api import ApiError, visitor
 from config.redis import cached_redis_health
 from redis_patterns.tracing import tracing
-from shop import browsing, caching, demos, selectors, services, visitors
+from shop import api, browsing, caching, demos, selectors, services, visitors
 from shop.caching import ReadTier, ViewCounting, WriteStrategy
+from shop.checkout import MAX_QUANTITY, cart_add, cart_set
 from shop.models import Product
 
 
@@ -68,14 +71,111 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     if not 0 < product_id <= 2**63 - 1:
         raise Http404("no such product")
     vid, new_vid = visitors.visitor_id(request)
-    read = services.product_view(product_id, visitor=vid)
+    who = visitor(request)
+    owner = who.owner if who else None
+    # Stock and the cart line ride in the cache read's round trip, with the view count and the visit.
+    read = services.product_view(product_id, visitor=vid, also=lambda pipe: selectors.shelf_queue(
+        pipe, product_id=product_id, owner=owner))
     if read.value is None:
         raise Http404("no such product")
+    shelf = selectors.shelf_from(read.extra, product=read.value, owner=owner)
     recent = browsing.recent_names(read.recent or [], known={product_id: read.value["name"]})
-    context = {"product": read.value, "read": read,
+    context = {"product": read.value, "read": read, "shelf": shelf, "max_quantity": MAX_QUANTITY,
+               "quantities": range(1, max(1, min(10, shelf.available)) + 1),
                "recently_viewed": [r for r in recent if r["id"] != product_id]}
     response = render(request, "shop/product_detail.html", context)
     return visitors.visitor_cookie(_with_cache_header(response, read.state.value), vid, new_vid)
+
+
+# --- cart and orders -------------------------------------------------------------------------------
+
+CART_DOWN = "The cart lives in Redis, which is unavailable right now: try again in a moment."
+
+
+def _quantity(raw: str | None, low: int) -> int | None:
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 4:
+        return None
+    value = int(raw)
+    return value if low <= value <= MAX_QUANTITY else None
+
+
+def _back(request: HttpRequest, fallback: str) -> str:
+    """Where a cart form returns to: its ``next`` when it is a path on this site, else ``fallback``."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+@require_http_methods(["GET", "POST"])
+@ensure_csrf_cookie  # the checkout button posts to /api/orders with this cookie's value
+def cart(request: HttpRequest) -> HttpResponse:
+    """The cart (a hash per visitor): change quantities, remove lines, check out.
+
+    The forms post here (``action`` = ``add``, ``set`` or ``remove``) and are
+    redirected back (post/redirect/get), so they work without JavaScript; the
+    checkout button is the page's script (``static/shop/cart.js``), because it
+    sends an ``Idempotency-Key`` header.
+    """
+    cart_url = reverse("shop:cart")
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        pid = api.parse_id(request.POST.get("product", ""))
+        quantity = _quantity(request.POST.get("quantity", "1" if action == "add" else "0"),
+                             0 if action == "set" else 1)
+        back = _back(request, cart_url)
+        if action not in ("add", "set", "remove") or pid is None or (action != "remove" and quantity is None):
+            messages.error(request, f"Refused: quantity must be a whole number from {0 if action == 'set' else 1} "
+                                    f"to {MAX_QUANTITY}. Nothing was changed.")
+            return redirect(back)
+        who = visitor(request, create=True)
+        assert who is not None
+        try:
+            if action == "add":
+                now = cart_add(owner=who.owner, product_id=pid, quantity=quantity or 1)
+                messages.success(request, f"Added to your cart ({now} in the cart now).")
+            elif action == "set":
+                cart_set(owner=who.owner, product_id=pid, quantity=quantity or 0)
+            else:
+                cart_set(owner=who.owner, product_id=pid, quantity=0)
+        except ApiError as exc:
+            messages.error(request, f"Refused: {exc.detail}. Nothing was changed.")
+        except RedisError:
+            messages.error(request, CART_DOWN)
+        return redirect(back)
+
+    who = visitor(request)
+    context: dict = {"max_quantity": MAX_QUANTITY}
+    try:
+        view = selectors.cart_view(owner=who.owner if who else None)
+    except RedisError:
+        context["cart_down"] = CART_DOWN
+        return render(request, "shop/cart.html", context, status=503)
+    context.update(cart=view, fingerprint=selectors.cart_fingerprint(view),
+                   checkout_data={"items": view.items(), "from_cart": True})
+    return render(request, "shop/cart.html", context)
+
+
+def order_list(request: HttpRequest) -> HttpResponse:
+    """"My orders": this visitor's orders, newest first."""
+    who = visitor(request)
+    orders = selectors.recent_orders(owner=who.owner if who else None, limit=50)
+    return render(request, "shop/orders.html", {"orders": orders})
+
+
+@ensure_csrf_cookie
+def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+    """One order; its status moves live (pending -> processing -> completed) over the notifications socket."""
+    who = visitor(request)
+    order = selectors.order_for_owner(order_id=order_id, owner=who.owner if who else None)
+    if order is None:
+        raise Http404("no such order for this visitor")
+    return render(request, "shop/order.html", {"order": order, "lines": selectors.order_lines(order),
+                                               "steps": ORDER_STEPS})
+
+
+ORDER_STEPS = [("pending", "Placed"), ("processing", "Processing"), ("completed", "Completed")]
 
 
 # --- checkout ----------------------------------------------------------------------------------
@@ -113,12 +213,32 @@ def _demo_product_id(request: HttpRequest) -> int | None:
     return pid
 
 
+def _caching_state(pid: int | None) -> dict:
+    """What the caching page shows about product ``pid`` (the entry, the switches, the counters)."""
+    context: dict = {}
+    if pid is not None:
+        context["product"] = selectors.product_load(pid)
+    if cached_redis_health()[0] and pid is not None:
+        context["entry"] = selectors.cache_entry_state(pid)
+        context["switches"] = caching.switches()
+        context["write_strategy"] = context["switches"].write_strategy
+        context["generation"] = selectors.catalog_generation()
+        context.update(selectors.view_counter_state(pid))
+    context["flushes"] = selectors.recent_flushes()
+    return context
+
+
 @require_http_methods(["GET", "POST"])
 def caching_demo(request: HttpRequest) -> HttpResponse:
     """Cache-aside, the write strategies, write-behind counters and XFetch on one page."""
     pid = _demo_product_id(request)
     context: dict = {"product_id": pid, "strategies": list(WriteStrategy), "countings": list(ViewCounting),
                      "is_staff": request.user.is_staff}
+
+    def refused(status: int, **extra: object) -> HttpResponse:
+        # The whole page again, forms included, with the message where the input was.
+        return render(request, "shop/caching.html", {**context, **_caching_state(pid), **extra}, status=status)
+
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "flush":
@@ -128,43 +248,33 @@ def caching_demo(request: HttpRequest) -> HttpResponse:
                                    f"{len(report.batches)} batch(es) ({trace.summary()}).")
         elif action in ("switches", "edit"):
             if not request.user.is_staff:
-                return render(request, "shop/caching.html", {**context, "forbidden": True}, status=403)
+                return refused(403, forbidden=True)
             try:
                 strategy = WriteStrategy(request.POST.get("strategy", ""))
                 counting = ViewCounting(request.POST.get("view_counting", ViewCounting.WRITE_BEHIND))
                 xfetch = {"on": True, "off": False}[request.POST.get("xfetch", "on")]
             except (ValueError, KeyError):
-                return render(request, "shop/caching.html", {**context, "bad_input": "unknown strategy"},
-                              status=400)
+                return refused(400, bad_input="unknown strategy")
             if action == "switches":
                 services.switches_set(write_strategy=strategy, xfetch=xfetch, view_counting=counting)
                 messages.info(request, f"Writes now use {strategy.value}; XFetch {'on' if xfetch else 'off'}; "
                                        f"views counted {counting.value}.")
             else:
+                price = request.POST.get("price", "")
                 try:
                     with tracing("edit") as trace:
-                        services.product_update(product_id=pid or 0, changes={"price": request.POST.get("price")},
-                                                strategy=strategy)
+                        services.product_update(product_id=pid or 0, changes={"price": price}, strategy=strategy)
                 except services.ProductValidationError as exc:
-                    return render(request, "shop/caching.html", {**context, "bad_input": exc.detail}, status=400)
+                    return refused(400, price_error=exc.detail, price_value=price, edit_strategy=strategy.value)
                 except Product.DoesNotExist:
                     raise Http404("no such product") from None
                 messages.info(request, f"Price saved with {strategy.value}: {trace.summary()} "
                                        "(the database write, then the cache step after the commit).")
         else:
-            return render(request, "shop/caching.html", {**context, "bad_input": "unknown action"}, status=400)
+            return refused(400, bad_input="unknown action")
         return redirect(f"{request.path}?product={pid}")
 
-    redis_ok = cached_redis_health()[0]
-    if pid is not None:
-        context["product"] = selectors.product_load(pid)
-    if redis_ok and pid is not None:
-        context["entry"] = selectors.cache_entry_state(pid)
-        context["switches"] = caching.switches()
-        context["write_strategy"] = context["switches"].write_strategy
-        context["generation"] = selectors.catalog_generation()
-        context.update(selectors.view_counter_state(pid))
-    context["flushes"] = selectors.recent_flushes()
+    context.update(_caching_state(pid))
     return render(request, "shop/caching.html", context)
 
 

@@ -1,4 +1,4 @@
-"""``{% online_count %}``: how many are online now (presence), for the home page."""
+"""``{% online_count %}`` (how many are online now, for the home page) and ``{% current_broadcast %}`` (the banner)."""
 
 from __future__ import annotations
 
@@ -18,3 +18,11 @@ def online_count() -> str:
     count = selectors.online_count("site") if cached_redis_health()[0] else None
     return format_html('<span class="presence-count" data-presence-online>{}</span>',
                        "?" if count is None else count)
+
+
+@register.simple_tag
+def current_broadcast() -> dict | None:
+    """The broadcast the banner shows when the page is rendered (``None``: no banner)."""
+    if not cached_redis_health()[0]:
+        return None
+    return selectors.broadcast_current()

@@ -62,6 +62,8 @@ def test_csrf_is_required_for_score_submission():
     ("get", f"{URL}/players/bad*name", None, 400, "invalid_player"),
     ("get", f"{URL}/players/ann?around=500", None, 400, "invalid_around"),
     ("get", "/api/leaderboards/nope/top", None, 404, "unknown_board"),
+    ("post", f"{URL}/friends", {"player": "ann", "friend": "ghost"}, 404, "player_not_found"),
+    ("post", f"{URL}/friends", {"player": "ann", "friend": "ann"}, 400, "invalid_friend"),
 ])
 def test_bad_input_gets_a_json_4xx_and_changes_nothing(client, raw_redis, method, path, body, status, code):
     if method == "post":
@@ -98,3 +100,15 @@ def test_game_page_shows_the_board_and_its_code(client):
     html = client.get("/leaderboard/").content.decode()
     assert "ann" in html and "321" in html
     assert "leaderboard/game.js" in html and "submit_score.lua" in html
+
+
+def test_the_friends_view_shows_a_player_right_after_their_first_game(client):
+    post(client, f"{URL}/scores", {"player": "eve", "score": 640})
+    friends = client.get(f"{URL}/top?view=friends&player=eve").json()
+    assert friends == [{"rank": 1, "player": "eve", "score": 640}]
+    me = client.get(f"{URL}/players/eve?view=friends&around=2").json()
+    assert (me["rank"], me["score"]) == (1, 640)
+    # Someone who never played cannot be added; nothing is written for them.
+    response = post(client, f"{URL}/friends", {"player": "eve", "friend": "nobody"})
+    assert response.status_code == 404 and "play once first" in response.json()["detail"]
+    assert client.get(f"{URL}/top?view=friends&player=nobody").json() == []

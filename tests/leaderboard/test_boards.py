@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from config.api import NotFound
 from leaderboard import keys, selectors, services
 from leaderboard.boards import MAX_POINTS, InvalidInput, UnknownBoard
 from leaderboard.tasks import archive_daily_boards
@@ -162,6 +163,13 @@ def test_friends_board_is_the_best_board_restricted_to_friends(raw_redis):
     assert [e.player for e in selectors.board_top(selectors.board_ref(board=B, view="friends", player="cat"))] == ["cat", "ann"]
     assert 0 < raw_redis.ttl(keys.friends_board_key(B, "ann")) <= 60
     assert selectors.board_player(ref, player="dan") is None
+    # dan has added nobody: his friends board is himself, not empty.
+    alone = selectors.board_ref(board=B, view="friends", player="dan")
+    assert [(e.player, e.score) for e in selectors.board_top(alone)] == [("dan", 8)]
+    with pytest.raises(NotFound):
+        services.friends_add(board=B, player="ann", friend="zed")  # never played
+    assert raw_redis.smembers(keys.friends_key(B, "zed")) == set()
+    assert raw_redis.smembers(keys.friends_key(B, "ann")) == {"ann", "bob", "cat"}
 
 
 def test_archive_task_keeps_yesterdays_top_10():

@@ -62,3 +62,37 @@ def test_the_home_page_marks_no_data_structure_use_case_as_planned(client):
         row = re.search(rf"<tr[^>]*>(?:(?!</tr>).)*{title}(?:(?!</tr>).)*</tr>", html, re.S)
         assert row is not None, title
         assert "planned" not in row.group(0) and f'href="{url}"' in row.group(0), title
+def test_the_home_page_claims_only_what_has_a_page(client):
+    from lessons.usecases import USE_CASES
+
+    html = client.get("/").content.decode()
+    hero = html.split('<section class="hero">')[1].split("</section>")[0]
+    working, _, planned = hero.partition("Still to come")
+    for uc in USE_CASES:
+        if uc.url_name:
+            assert uc.title.lower() in working, uc.title
+        else:
+            assert uc.title.lower() in planned, uc.title
+            assert uc.title.lower() not in working, uc.title
+
+
+def test_every_page_has_its_title_menus_and_favicon(client):
+    html = client.get("/patterns/pipelining/").content.decode()
+    assert "<title>Round trips and pipelining · Django Redis reference</title>" in html
+    assert 'rel="icon" href="/static/site/favicon.svg"' in html
+    # Menus: real buttons that say whether they are open, each controlling its list.
+    assert '<button type="button" class="nav-toggle" aria-expanded="false" aria-controls="menu-shop">Shop<span' in html
+    assert '<ul class="nav-items" id="menu-shop" hidden>' in html
+    assert "<details" not in html.split("</header>")[0]
+    assert "/static/site/site.js" in html
+    favicon = client.get("/favicon.ico")
+    assert favicon.status_code == 302 and favicon["Location"].endswith("site/favicon.svg")
+
+
+def test_a_missing_page_is_a_site_page_with_a_way_back(client):
+    response = client.get("/shop/products/999999/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "<title>Not found · Django Redis reference</title>" in html
+    assert 'class="site-header"' in html and 'href="/shop/"' in html
+    assert client.get("/api/nothing-here").json()["error"] == "not_found"  # the API stays JSON

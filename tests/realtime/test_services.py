@@ -23,6 +23,11 @@ from realtime.services import publish_event
     ("public", "broadcast", {"id": "mine"}),
     ("public", "broadcast", {"type": "x"}),
     ("public", "broadcast", ["not", "a", "dict"]),
+    ("public", "broadcast", {"message": ""}),
+    ("public", "broadcast", {"message": "x" * 201}),
+    ("public", "broadcast", {"message": "hi", "level": "panic"}),
+    ("public", "broadcast", {"message": "hi", "duration_s": 5}),
+    ("public", "broadcast", {"message": "hi", "duration_s": "600"}),
 ])
 def test_bad_events_are_refused_and_nothing_is_written(raw_redis, audience, type_, data):
     with pytest.raises(ValueError):
@@ -81,3 +86,30 @@ def test_sync_publish_reuses_its_connections(raw_redis):
         publish_event("public", "broadcast", {"message": f"m{i}", "level": "info"})
     assert raw_redis.info("stats")["total_connections_received"] - before == 0
     assert raw_redis.xlen(keys.events_stream("public")) == 21
+
+
+def test_the_current_broadcast_is_the_newest_until_it_expires(raw_redis):
+    assert selectors.broadcast_current() is None
+    first = publish_event("public", "broadcast", {"message": "Flash sale", "level": "sale"})
+    shown = selectors.broadcast_current()
+    assert shown["id"] == first and shown["message"] == "Flash sale" and shown["level"] == "sale"
+    sent_ms = int(first.split("-")[0])
+    assert shown["expires_ms"] == sent_ms + services.BROADCAST_DEFAULT_SECONDS * 1000
+    assert selectors.broadcast_current(now_ms=shown["expires_ms"] - 1) is not None
+    assert selectors.broadcast_current(now_ms=shown["expires_ms"]) is None  # over: no banner
+
+    # A newer one replaces it, with its own duration; other public events do not hide it.
+    second = publish_event("public", "broadcast", {"message": "Closing soon", "duration_s": 60})
+    assert selectors.broadcast_current()["id"] == second
+    assert selectors.broadcast_current(now_ms=int(second.split("-")[0]) + 61_000) is None
+
+
+def test_the_banner_is_read_at_most_every_two_seconds_per_process(raw_redis):
+    from redis_patterns.tracing import tracing
+
+    publish_event("public", "broadcast", {"message": "hi"})  # forgets this process's memo
+    with tracing() as first:
+        selectors.broadcast_current()
+    with tracing() as second:
+        selectors.broadcast_current()
+    assert first.round_trip_count == 1 and second.round_trip_count == 0

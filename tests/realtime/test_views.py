@@ -25,6 +25,18 @@ def test_notifications_page_gives_an_anonymous_visitor_a_session_and_shows_the_s
 def test_every_page_has_the_notifications_area(client):
     html = client.get("/patterns/pipelining/").content.decode()
     assert 'id="rt-notifications"' in html and 'id="rt-broadcast"' in html
+    assert '<div id="rt-broadcast-bar" class="rt-broadcast" hidden>' in html  # nothing current
+
+
+def test_a_current_broadcast_is_rendered_at_the_top_of_every_page(client):
+    from realtime.services import publish_event
+
+    event_id = publish_event("public", "broadcast", {"message": "Flash <sale>", "level": "sale"})
+    html = client.get("/shop/").content.decode()
+    bar = html.index('id="rt-broadcast-bar"')
+    assert bar < html.index('class="site-header"') < html.index("site-footer")  # before the header, not after the footer
+    assert f'data-event-id="{event_id}"' in html and 'data-level="sale"' in html
+    assert "Flash &lt;sale&gt;" in html  # escaped
 
 
 def test_home_shows_the_live_presence_count(client, r):
@@ -52,15 +64,18 @@ def test_broadcast_is_staff_only(client, raw_redis):
 
 
 def test_staff_broadcast_is_stored_in_the_public_stream(staff_client, raw_redis):
-    response = staff_client.post("/realtime/broadcast/", {"message": "Flash sale: 20% off", "level": "sale"})
+    response = staff_client.post("/realtime/broadcast/", {"message": "Flash sale: 20% off", "level": "sale",
+                                                          "duration_s": "900"})
     assert response.status_code == 200
     ((entry_id, fields),) = raw_redis.xrange(keys.events_stream("public"))
     assert response.context["sent_id"] == entry_id
     assert '"message":"Flash sale: 20% off"' in fields["data"] and '"by":"staff"' in fields["data"]
+    assert '"duration_s":900' in fields["data"]
 
 
 @pytest.mark.parametrize("data", [{"message": "", "level": "sale"}, {"message": "hi", "level": "<script>"},
-                                  {"message": "x" * 300, "level": "info"}])
+                                  {"message": "x" * 300, "level": "info"},
+                                  {"message": "hi", "level": "info", "duration_s": "7"}])
 def test_bad_broadcast_is_a_400_and_sends_nothing(staff_client, raw_redis, data):
     response = staff_client.post("/realtime/broadcast/", data)
     assert response.status_code == 400

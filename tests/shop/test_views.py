@@ -25,9 +25,10 @@ def test_product_page_miss_then_hit_in_one_round_trip(client, catalog, raw_redis
         second = client.get(url)
     assert second["X-Cache"] == "hit" and 'data-state="hit"' in second.content.decode()
     assert len(queries) == 0
-    # The cache GET, the view counter's HINCRBY, the visitor counts (PFADD, SADD + EXPIREAT, site and product),
-    # today's top (ZINCRBY), popularity and the recently viewed list (LREM LPUSH LTRIM EXPIRE LRANGE): one round trip.
-    assert 'desc="18 cmds, 1 rtt"' in second["Server-Timing"]
+    # The cache GET, the view counter's HINCRBY, the stock HGET (a visitor with a session adds the cart
+    # line's HGET), the visitor counts (PFADD, SADD + EXPIREAT, site and product), today's top (ZINCRBY),
+    # popularity and the recently viewed list (LREM LPUSH LTRIM EXPIRE LRANGE): one round trip.
+    assert 'desc="19 cmds, 1 rtt"' in second["Server-Timing"]
     assert raw_redis.hget(keys.view_counter_keys().pending, str(product.pk)) == "2"
     assert product.name in second.content.decode()
 
@@ -154,3 +155,19 @@ def test_caching_demo_actions(staff_client, catalog, django_capture_on_commit_ca
     assert Product.objects.get(pk=pid).price == Decimal("3.21")
     page = staff_client.get(f"/patterns/caching/?product={pid}").content.decode()
     assert "XFetch" in page and "write_through" in page
+
+
+@pytest.mark.parametrize("price", ["-5", "abc", "1.234"])
+def test_an_invalid_staff_price_re_renders_the_form_with_the_message(staff_client, catalog, price):
+    pid = catalog[0].pk
+    before = Product.objects.get(pk=pid).price
+    response = staff_client.post("/patterns/caching/", {"action": "edit", "product": pid, "price": price,
+                                                        "strategy": "write_through"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="price-form"' in html and f'name="price" value="{price}"' in html  # the form, with what was typed
+    assert 'id="price-error" role="alert">Not saved: price:' in html
+    assert '<option value="write_through" selected>' in html
+    assert "The entry for product" in html  # the rest of the page too, not a bare error
+    assert Product.objects.get(pk=pid).price == before
+

@@ -161,7 +161,9 @@ def test_beat_schedule_names_registered_tasks():
 def _procfile_command(name: str, schedule: Path) -> list[str]:
     line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith(f"{name}:"))
     command = line.split(":", 1)[1].strip().replace(".venv/bin/celery", CELERY)
-    command = re.sub(r"var/celerybeat-schedule", str(schedule), command)
+    # ${NAME:-default}, as honcho's shell expands it (PROC_LOG_LEVEL is set by scripts/run.sh only: info here)
+    command = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1)) or m.group(2), command)
+    command = re.sub(r"--schedule \S+", f"--schedule {schedule}", command)
     return command.split()
 
 

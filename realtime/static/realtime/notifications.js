@@ -9,17 +9,26 @@
  * - Follows boards named in the page: <element data-rt-topic="leaderboard:global">,
  *   or window.rtNotifications.subscribe("leaderboard:global").
  * - Every message is re-dispatched as a DOM event: document.addEventListener("rt:message", e => e.detail).
+ * - Broadcasts show in the banner at the top of the page (sticky, so it stays in view) until they expire
+ *   (their duration_s, default 1 h) or the visitor dismisses them. The server renders a current one into
+ *   every page; the newest one received is also kept in localStorage, so a reload or a new tab shows it
+ *   even before the socket is up.
  * Vanilla JS, no dependencies, no CDN.
  */
 (function () {
   "use strict";
   var STORAGE_KEY = "rt:last_event_id";
+  var BROADCAST_KEY = "rt:broadcast";
+  var DISMISSED_KEY = "rt:broadcast_dismissed";
+  var BROADCAST_DEFAULT_MS = 3600 * 1000;
   var HEARTBEAT_MS = 15000;
   var area = document.getElementById("rt-notifications");
   if (!area) { return; }
   var statusEl = area.querySelector("[data-rt-status]");
   var list = area.querySelector("[data-rt-list]");
+  var bar = document.getElementById("rt-broadcast-bar");
   var banner = document.getElementById("rt-broadcast");
+  var bannerTimer = null;
   var topics = new Set();
   var ws = null;
   var attempt = 0;
@@ -81,12 +90,53 @@
     item.textContent = describe(event);  // textContent: event data is never parsed as HTML
     list.insertBefore(item, list.firstChild);
     while (list.children.length > 5) { list.removeChild(list.lastChild); }
-    if (event.type === "broadcast" && banner) {
-      banner.textContent = event.message || "";
-      banner.dataset.level = event.level || "info";
-      banner.dataset.eventId = event.id;
-      banner.hidden = false;
+    if (event.type === "broadcast") {
+      var shown = {id: event.id, message: event.message || "", level: event.level || "info",
+                   expires_ms: parseId(event.id)[0] + (Number(event.duration_s) * 1000 || BROADCAST_DEFAULT_MS)};
+      try { window.localStorage.setItem(BROADCAST_KEY, JSON.stringify(shown)); } catch (e) { /* memory only */ }
+      showBanner(shown);
     }
+  }
+
+  // --- the broadcast banner ---------------------------------------------------------------
+  function stored(key) {
+    try { return window.localStorage.getItem(key); } catch (e) { return null; }
+  }
+  function hideBanner() {
+    if (bar) { bar.hidden = true; }
+    if (bannerTimer) { window.clearTimeout(bannerTimer); bannerTimer = null; }
+  }
+  function showBanner(b) {
+    if (!bar || !banner || !b || !b.message) { return; }
+    var left = b.expires_ms - Date.now();
+    if (left <= 0 || stored(DISMISSED_KEY) === b.id) { return; }
+    if (bar.dataset.eventId && !bar.hidden && newer(bar.dataset.eventId, b.id)) { return; }  // keep the newer one
+    banner.textContent = b.message;  // textContent: never parsed as HTML
+    bar.dataset.level = b.level;
+    bar.dataset.eventId = b.id;
+    bar.dataset.expiresMs = String(b.expires_ms);
+    bar.hidden = false;
+    if (bannerTimer) { window.clearTimeout(bannerTimer); }
+    bannerTimer = window.setTimeout(hideBanner, Math.min(left, 2147483647));
+  }
+  function initBanner() {
+    if (!bar) { return; }
+    var dismiss = bar.querySelector("[data-rt-dismiss]");
+    if (dismiss) {
+      dismiss.addEventListener("click", function () {
+        try { window.localStorage.setItem(DISMISSED_KEY, bar.dataset.eventId || ""); } catch (e) { /* ignore */ }
+        hideBanner();
+      });
+    }
+    if (!bar.hidden) {  // rendered by the server: current when the page was made
+      var rendered = {id: bar.dataset.eventId, message: banner.textContent, level: bar.dataset.level,
+                      expires_ms: Number(bar.dataset.expiresMs)};
+      bar.hidden = true;
+      showBanner(rendered);
+    }
+    var kept = null;
+    try { kept = JSON.parse(stored(BROADCAST_KEY) || "null"); } catch (e) { kept = null; }
+    if (kept && kept.id) { showBanner(kept); }
   }
   function presence(message) {
     document.querySelectorAll("[data-presence-online]").forEach(function (el) {
@@ -137,6 +187,7 @@
     };
   }
 
+  initBanner();
   document.querySelectorAll("[data-rt-topic]").forEach(function (el) { topics.add(el.dataset.rtTopic); });
   window.rtNotifications = {
     subscribe: function (topic) { topics.add(topic); send({action: "subscribe", topic: topic}); },
