@@ -129,9 +129,9 @@ def cart(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"Refused: quantity must be a whole number from {0 if action == 'set' else 1} "
                                     f"to {MAX_QUANTITY}. Nothing was changed.")
             return redirect(back)
-        who = visitor(request, create=True)
-        assert who is not None
         try:
+            who = visitor(request, create=True)  # a new session is a Redis write: inside the try
+            assert who is not None
             if action == "add":
                 now = cart_add(owner=who.owner, product_id=pid, quantity=quantity or 1)
                 messages.success(request, f"Added to your cart ({now} in the cart now).")
@@ -148,6 +148,9 @@ def cart(request: HttpRequest) -> HttpResponse:
     who = visitor(request)
     context: dict = {"max_quantity": MAX_QUANTITY}
     try:
+        if who is None and not cached_redis_health()[0]:
+            # With Redis down, a visitor whose session lives there cannot even be told apart.
+            raise RedisError("Redis is unavailable")
         view = selectors.cart_view(owner=who.owner if who else None)
     except RedisError:
         context["cart_down"] = CART_DOWN
