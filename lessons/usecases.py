@@ -123,10 +123,17 @@ USE_CASES: list[UseCase] = [
             "KEYS vs SCAN, a 10 MB value, LRANGE 0 -1, HGETALL, small keys vs hashes, DEL vs UNLINK, missing TTLs: "
             "what another client's GETs pay for each, next to its fix (staff).",
             "all", "ops/antipatterns.py", "ops:lab", "Ops", url_args=("antipatterns",)),
+    # --- the course itself (issue 14) ---
+    UseCase("all", "Course map",
+            "Each of the course's 16 sections with its pages, labs, code and tests here, and what was left out "
+            "and why.", "-", "lessons/course.py", "lessons:course", "Course"),
+    UseCase("15", "Self-check",
+            "The course's ten questions, each answered with a link to the demo or lab result that shows it.",
+            "-", "lessons/selfcheck.py", "lessons:self_check", "Course"),
 ]
 
 
-AREAS = ["Shop", "Game", "Realtime", "Workers", "Patterns", "Accounts", "Ops"]
+AREAS = ["Shop", "Game", "Realtime", "Workers", "Patterns", "Accounts", "Ops", "Course"]
 
 
 def navigation() -> list[tuple[str, list[UseCase]]]:
