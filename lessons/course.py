@@ -100,7 +100,7 @@ LAB_STREAMS = Command("python manage.py lab_streams",
 SECTIONS: tuple[Section, ...] = (
     Section(
         1, "Context & Why",
-        about="Redis as an in-memory data-structure server rather than \"a fast cache\": its history and the 2024 "
+        about='Redis as an in-memory data-structure server rather than "a fast cache": its history and the 2024 '
               "licence change (1.1), its place in a web stack and ten use cases (1.2), the week's goals (1.3). "
               "The home page is 1.2's picture: each use case a working feature of one site.",
         pages=(
