@@ -10,4 +10,6 @@ urlpatterns = [
     path("patterns/scripts/", views.scripts, name="scripts"),
     path("patterns/check-and-set/", views.check_and_set, name="check_and_set"),
     path("patterns/rate-limiting/", views.ratelimit, name="ratelimit"),
+    path("course/", views.course_map, name="course"),
+    path("self-check/", views.self_check, name="self_check"),
 ]

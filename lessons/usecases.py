@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.urls import reverse
+
 
 @dataclass(frozen=True)
 class UseCase:
@@ -20,6 +22,13 @@ class UseCase:
     code: str
     url_name: str | None = None  # None: not built yet
     area: str = "Patterns"
+    staff: bool = False  # staff only: the menus and the home page say "(staff)"
+    url_args: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        """The page's path (``url_name`` must be set)."""
+        return reverse(self.url_name, args=self.url_args)
 
 
 USE_CASES: list[UseCase] = [
@@ -51,7 +60,7 @@ USE_CASES: list[UseCase] = [
             "each one atomic round trip; applied to login, the API, scores and checkout.",
             "Hash, Sorted set, Lua", "redis_patterns/ratelimit.py", "lessons:ratelimit"),
     UseCase("2.6, 9", "Stream workers", "Order processing with consumer groups, claims and dead letters.",
-            "Stream", "workers/", "workers:streams", "Workers"),
+            "Stream", "workers/", "workers:streams", "Workers", staff=True),
     UseCase("2.2, 7.1", "Cart and orders",
             "Buy from the shop: a cart in a hash (HINCRBY in a script), checkout with one Idempotency-Key per cart "
             "state, then the order's own page, its status moving live over the notifications socket.",
@@ -105,19 +114,26 @@ USE_CASES: list[UseCase] = [
     UseCase("3, 10", "Redis overview",
             "Memory and fragmentation, hit ratio, clients, ops/s, evictions, persistence and replication, live; "
             "slow log, latency and commandstats; /metrics for Prometheus (staff).",
-            "INFO, CONFIG GET, SLOWLOG, LATENCY", "ops/selectors.py", "ops:redis_overview", "Ops"),
+            "INFO, CONFIG GET, SLOWLOG, LATENCY", "ops/selectors.py", "ops:redis_overview", "Ops", staff=True),
     UseCase("3.5, 10", "Keyspace and key reports",
             "SCAN by family, prefix and type, each key's TTL, encoding and memory; keys by family, the no-TTL "
             "report and big keys against the key registry (staff).",
-            "SCAN, OBJECT, MEMORY USAGE", "ops/audit.py", "ops:redis_reports", "Ops"),
+            "SCAN, OBJECT, MEMORY USAGE", "ops/audit.py", "ops:redis_reports", "Ops", staff=True),
     UseCase("11", "Anti-patterns, measured",
             "KEYS vs SCAN, a 10 MB value, LRANGE 0 -1, HGETALL, small keys vs hashes, DEL vs UNLINK, missing TTLs: "
             "what another client's GETs pay for each, next to its fix (staff).",
-            "all", "ops/antipatterns.py", "ops:antipatterns", "Ops"),
+            "all", "ops/antipatterns.py", "ops:lab", "Ops", url_args=("antipatterns",)),
+    # --- the course itself (issue 14) ---
+    UseCase("all", "Course map",
+            "Each of the course's 16 sections with its pages, labs, code and tests here, and what was left out "
+            "and why.", "-", "lessons/course.py", "lessons:course", "Course"),
+    UseCase("15", "Self-check",
+            "The course's ten questions, each answered with a link to the demo or lab result that shows it.",
+            "-", "lessons/selfcheck.py", "lessons:self_check", "Course"),
 ]
 
 
-AREAS = ["Shop", "Game", "Realtime", "Workers", "Patterns", "Accounts", "Ops"]
+AREAS = ["Shop", "Game", "Realtime", "Workers", "Patterns", "Accounts", "Ops", "Course"]
 
 
 def navigation() -> list[tuple[str, list[UseCase]]]:

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 from redis.exceptions import RedisError
 
 from config.redis import cached_redis_health
-from lessons import services
+from lessons import course, selfcheck, services
 from lessons.keys import ROUND_TRIP_KEYS
 from lessons.usecases import USE_CASES
 from redis_patterns.ratelimit import ALGORITHMS
@@ -87,3 +87,19 @@ def ratelimit(request: HttpRequest) -> HttpResponse:
         except RedisError as exc:
             context["error"] = str(exc)
     return render(request, "lessons/ratelimit.html", context)
+
+
+@require_http_methods(["GET", "HEAD"])
+def course_map(request: HttpRequest) -> HttpResponse:
+    """Every section of the course and where it lives here (``lessons.course``; no Redis command of its own)."""
+    return render(request, "lessons/course.html", {"sections": course.sections()})
+
+
+@require_http_methods(["GET", "HEAD"])
+def self_check(request: HttpRequest) -> HttpResponse:
+    """The course's ten questions, answered with links; each lab's last result under the answers it backs."""
+    summaries: dict[str, dict] = {}
+    questions = [{"number": q.number, "vi": q.vi, "en": q.en, "answer": course.prose(q.answer, q.links),
+                  "labs": [summaries.setdefault(name, course.lab_summary(name)) for name in q.labs]}
+                 for q in selfcheck.QUESTIONS]
+    return render(request, "lessons/self_check.html", {"questions": questions})

@@ -39,6 +39,9 @@ def _resolve(dotted: str) -> tuple[str, str]:
             continue
         for attr in parts[i:]:
             obj = getattr(obj, attr)
+        # A decorated function's code object is its wrapper's: unwrap (as getsource does) so that the caption
+        # names the file the shown code is in, not the decorator's.
+        obj = inspect.unwrap(obj)
         path = Path(inspect.getsourcefile(obj)).resolve()
         return str(path.relative_to(settings.BASE_DIR)), inspect.getsource(obj)
     raise template.TemplateSyntaxError(f"cannot import {dotted!r}")

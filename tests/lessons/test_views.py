@@ -96,3 +96,13 @@ def test_a_missing_page_is_a_site_page_with_a_way_back(client):
     assert "<title>Not found · Django Redis reference</title>" in html
     assert 'class="site-header"' in html and 'href="/shop/"' in html
     assert client.get("/api/nothing-here").json()["error"] == "not_found"  # the API stays JSON
+
+
+def test_shown_code_is_captioned_with_its_own_file_even_when_decorated():
+    """``shop.selectors.product_get`` is wrapped by a metrics decorator in ``ops/metrics.py``: the caption names
+    the file the shown code is in, not the decorator's."""
+    from django.template import Context, Template
+
+    html = Template('{% load source %}{% source "shop.selectors.product_get" %}').render(Context())
+    assert "<figcaption>shop/selectors.py</figcaption>" in html
+    assert "def product_get(" in re.sub(r"<[^>]+>", "", html)
