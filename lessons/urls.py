@@ -10,4 +10,5 @@ urlpatterns = [
     path("patterns/scripts/", views.scripts, name="scripts"),
     path("patterns/check-and-set/", views.check_and_set, name="check_and_set"),
     path("patterns/rate-limiting/", views.ratelimit, name="ratelimit"),
+    path("patterns/whats-new/", views.whats_new, name="whats_new"),
 ]

@@ -40,8 +40,9 @@ USE_CASES: list[UseCase] = [
             "N concurrent requests at a cold or just-expired key: database loads and latency, single-flight vs naive.",
             "String, SET NX, Lua", "redis_patterns/cache.py", "shop:stampede", "Shop"),
     UseCase("6", "Hot keys",
-            "An in-process tier with pub/sub invalidation, and key replicas: watch the load leave the single key.",
-            "String, Pub/Sub", "redis_patterns/hotkeys.py", "shop:hotkeys", "Shop"),
+            "An in-process tier with pub/sub invalidation, key replicas, and client-side caching the server "
+            "invalidates (CLIENT TRACKING): reads, staleness and memory side by side.",
+            "String, Pub/Sub, CLIENT TRACKING", "redis_patterns/tracking.py", "shop:hotkeys", "Shop"),
     UseCase("2.5, 8.3, 8.6", "Leaderboards",
             "A reaction game on all-time, cumulative, daily, weekly and friends boards; rank, top N, "
             "pages and around-me, each in one round trip.",
@@ -69,6 +70,10 @@ USE_CASES: list[UseCase] = [
             "String, Lua", "redis_patterns/lock.py", "workers:locks", "Workers"),
     UseCase("8.4, 8.8", "Queues", "Priority (BZPOPMIN), delayed jobs, a reliable queue with a reaper, "
             "job deduplication.", "Sorted set, List, String", "redis_patterns/queues.py", "workers:queues", "Workers"),
+    UseCase("new", "What's new in the server",
+            "Features newer than Redis 7.0 that this site uses (hash-field TTL), and client-side caching: "
+            "the Redis and Valkey releases that have them, which path runs here, the fallback elsewhere.",
+            "HEXPIRE, HTTL, CLIENT TRACKING", "lessons/whatsnew.py", "lessons:whats_new"),
     UseCase("8.5", "Sessions", "Redis sessions, active sessions per user, revoke.", "Hash", "sessions_app/", area="Accounts"),
     UseCase("2.7", "Unique visitors", "HyperLogLog next to the exact count and its error.", "HyperLogLog",
             "shop/", area="Shop"),

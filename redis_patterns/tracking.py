@@ -56,8 +56,16 @@ Guarantees
       ``get`` reads whatever the listener socket already holds (pushes, a
       closed socket).  So a hit reflects every invalidation the server had
       delivered to this process by then; what is left is the time the
-      message spends on the wire.  Off: hits trust the listener thread, and the
+      message spends on its way.  Off: hits trust the listener thread, and the
       window adds that thread's scheduling delay (a few ms on a busy machine).
+    - That way is not the same in both modes (measured on Redis 7.0, 7.4 and
+      Valkey 9.1, loopback): the server writes a BCAST message *before* the
+      reply to the writer, and a default-mode message to the redirect client
+      *after* it (p50 about 20 µs later).  So right after a write returns, a
+      read in another process may still get the old copy for that long in
+      default mode; in BCAST mode only if delivery itself is slow (a busy
+      machine).  Neither is a promise of the protocol: the window is measured
+      (``python -m bench client_cache``), not zero.
     - Connection lost (socket error, server restart, ``CLIENT KILL``): the local
       cache is flushed the moment the loss is seen, fills in flight are
       cancelled, and nothing is cached until the listener is back (new client

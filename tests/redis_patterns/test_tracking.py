@@ -80,6 +80,26 @@ class Reader:
             self.proc.wait(10)
 
 
+def read_after_write(reader: Reader, key: str, old: object, counter: str, seen: int) -> dict:
+    """Read until the old value is gone; the old value may only come from reads that began before
+    the reader had been told (``counter`` in its stats still at ``seen``).
+
+    The message travels on its own connection: the server writes a default-mode
+    invalidation to the redirect client *after* the reply to the writer (tens
+    of µs later on loopback), a BCAST one before it, and a busy machine can
+    delay either.  What the reader guarantees is that once it has the message
+    (or has seen the drop) it never serves the old value again; how long the
+    message takes is measured by ``bench/client_cache.py``.
+    """
+    deadline = time.monotonic() + 2.0
+    while True:
+        reply = reader.read(key)
+        if reply["value"] != old:
+            return reply
+        assert reply["before"][counter] == seen, f"old value served after the reader was told: {reply}"
+        assert time.monotonic() < deadline, "the reader never heard about the write"
+
+
 @pytest.fixture
 def reader_factory() -> Iterator:
     started: list[Reader] = []
@@ -136,17 +156,19 @@ def test_a_write_in_one_process_invalidates_the_other_process_copy(mode, redis_s
     assert raw_redis.ttl(key) == -1
     time.sleep(tracking_reader.MAX_SILENCE * 1.5)
     assert reader.read_until_hit(key)["value"] == "v1"
-    fetches_before = reader.ask("stats")["fetches"]
+    told = reader.ask("stats")
+    fetches_before = told["fetches"]
 
     raw_redis.set(key, "v2")  # a plain client: no PUBLISH, no knowledge of any cache
 
-    after = reader.read(key)
+    after = read_after_write(reader, key, "v1", "dropped", told["dropped"])
     assert after["value"] == "v2" and after["hit"] is False
     stats = reader.ask("stats")
     assert stats["dropped"] == 1 and stats["fetches"] == fetches_before + 1
     assert reader.read_until_hit(key)["value"] == "v2"  # cached again, and invalidated again:
+    told = reader.ask("stats")
     raw_redis.delete(key)
-    gone = reader.read(key)
+    gone = read_after_write(reader, key, "v2", "dropped", told["dropped"])
     assert gone["value"] is None and gone["hit"] is False
 
 
@@ -160,10 +182,11 @@ def test_a_killed_listener_flushes_the_copy_and_never_serves_it(mode, redis_serv
 
     # The connection drops (killed by the server side); a write follows at once, whose
     # invalidation nobody will ever deliver to the reader.
+    flushes = reader.ask("stats")["flushes"]
     assert raw_redis.client_kill_filter(_id=reader.listener_id) == 1
     raw_redis.set(key, "v2")
 
-    after = reader.read(key)
+    after = read_after_write(reader, key, "v1", "flushes", flushes)  # never v1 once the drop was seen
     assert after["value"] == "v2" and after["hit"] is False
     stats = reader.ask("stats")
     assert stats["flushes"] >= 2  # the first connect, then the loss
@@ -171,8 +194,9 @@ def test_a_killed_listener_flushes_the_copy_and_never_serves_it(mode, redis_serv
     back = reader.ask("wait_ready")
     assert back["ready"] and back["listener_id"] != reader.listener_id
     assert reader.read_until_hit(key)["value"] == "v2"
+    told = reader.ask("stats")
     raw_redis.set(key, "v3")
-    assert reader.read(key)["value"] == "v3"  # the new listener is the one the server tells
+    assert read_after_write(reader, key, "v2", "dropped", told["dropped"])["value"] == "v3"  # the new listener is told
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -243,7 +267,7 @@ def test_a_server_restart_flushes_and_tracking_resumes(cache_factory, redis_serv
     assert cache.ready.wait(15)
     assert wait_for(lambda: cache.read("t:k") == ("v2", True), timeout=10)
     client.set("t:k", "v3")
-    assert cache.read("t:k") == ("v3", False)
+    assert wait_for(lambda: cache.read("t:k") == ("v3", False), timeout=2)
     client.close()
 
 
@@ -288,3 +312,21 @@ def test_settings_are_checked():
         TrackingCache(lambda p: None, mode=TrackingMode.DEFAULT, prefixes=("a",))
     with pytest.raises(ValueError):
         TrackingCache(lambda p: None, heartbeat=1.0, max_silence=0.5)
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_hit_first_reads_what_the_listener_socket_holds(redis_server, raw_redis, verify):
+    """No listener thread here (connected by hand): only ``get`` can read the socket."""
+    cache = TrackingCache(connection_factory(redis_server.host, redis_server.port), heartbeat=0.2,
+                          verify_on_read=verify)
+    listener = cache._connect_listener()
+    try:
+        raw_redis.set("t:v", "old")
+        cache.read("t:v")
+        assert cache.get("t:v") == "old"
+        raw_redis.set("t:v", "new")
+        time.sleep(0.05)  # the invalidation is in the listener's socket by now, unread
+        assert (cache.get("t:v") is TrackingCache.MISSING) is verify
+    finally:
+        cache._close(listener)
+        cache.stop()

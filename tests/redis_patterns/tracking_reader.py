@@ -5,8 +5,9 @@
 Prints ``{"ready": true, "listener_id": n}`` once its listener is connected,
 then answers one line per request:
 
-- ``{"op": "read", "key": k}`` -> ``{"value", "hit", "t", "error"}`` (``t``:
-  ``time.monotonic()``, which is one clock for every process of the machine)
+- ``{"op": "read", "key": k}`` -> ``{"value", "hit", "t", "error", "before"}`` (``t``:
+  ``time.monotonic()``, which is one clock for every process of the machine;
+  ``before``: the cache's ``flushes`` and ``dropped`` counters when the read began)
 - ``{"op": "stats"}`` -> the cache's ``snapshot()``
 - ``{"op": "wait_ready"}`` -> ``{"ready": bool, "listener_id"}`` after waiting up to 15 s
 - ``{"op": "quit"}``
@@ -43,11 +44,15 @@ def main() -> None:
         request = json.loads(line)
         op = request["op"]
         if op == "read":
+            # What this process had been told *before* the read started: an invalidation it had
+            # received, or a drop it had seen, must never be followed by the old value.
+            before = {"flushes": cache.stats.flushes, "dropped": cache.stats.dropped}
             try:
                 value, hit = cache.read(request["key"])
-                reply = {"value": value, "hit": hit, "t": time.monotonic(), "error": None}
+                reply = {"value": value, "hit": hit, "t": time.monotonic(), "error": None, "before": before}
             except redis.RedisError as exc:
-                reply = {"value": None, "hit": False, "t": time.monotonic(), "error": type(exc).__name__}
+                reply = {"value": None, "hit": False, "t": time.monotonic(), "error": type(exc).__name__,
+                         "before": before}
         elif op == "stats":
             reply = cache.snapshot()
         elif op == "wait_ready":
