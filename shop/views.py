@@ -182,8 +182,7 @@ def stampede_demo(request: HttpRequest) -> HttpResponse:
 def hotkeys_demo(request: HttpRequest) -> HttpResponse:
     """The same product read 200 times through each tier, and a write timed until every reader sees it."""
     pid = _demo_product_id(request)
-    context: dict = {"product_id": pid, "reads": 200, "tiers": list(ReadTier), "on_drop": demos.ON_DROP,
-                     "max_silence": caching.TRACKING_MAX_SILENCE}
+    context: dict = {"product_id": pid, "reads": 200, "max_silence": caching.TRACKING_MAX_SILENCE}
     if request.method == "POST" and pid is not None and cached_redis_health()[0]:
         results = [demos.hotkey_run(tier=tier, product_id=pid, reads=200) for tier in ReadTier]
         staleness = {tier.value: demos.staleness_run(tier=tier) for tier in ReadTier}
