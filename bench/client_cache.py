@@ -21,13 +21,18 @@ JSON).  Three measurements per server:
 2. **Redis commands per 1,000 reads** at 1,000 reads/s for 2 s (``INFO stats``
    ``total_commands_processed`` delta, less that of an idle run): what the
    tier costs the server, heartbeats included.
-3. **Invalidation delay between two processes**: this process writes the key
+3. **Which comes first**, the writer's reply or the invalidation (raw sockets,
+   200 writes per mode, on the idle machine and with the busy loops): the
+   server writes a BCAST message before the writer's reply and a default-mode
+   one after it; how much of that gap a reader can see depends on how fast
+   the writer itself is scheduled.
+4. **Invalidation delay between two processes**: this process writes the key
    ``--writes`` times (10 ms apart), another process (``bench/cache_reader.py``)
    holds the tier and polls it every 50 µs; the delay is from the start of the
    write to the moment the reader first returns the new value.  p50/p99.
 
 Machine state: by default a ``nice -n 19`` busy loop per core runs for the
-whole measurement (loopback round trips are slowest on an idle VM; see the
+measurements (except the first half of 3) (loopback round trips are slowest on an idle VM; see the
 project's BENCHMARKS notes); ``--no-busy`` measures the idle machine.
 """
 
@@ -36,6 +41,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
 import time
@@ -185,6 +192,54 @@ def _delays(server: RedisServer, client: redis.Redis, tier: str, writes: int) ->
     return [(t - started[v]) * 1000 for v, t in seen if v in started]
 
 
+def _resp(*args: object) -> bytes:
+    return (f"*{len(args)}\r\n" + "".join(f"${len(str(a).encode())}\r\n{a}\r\n" for a in args)).encode()
+
+
+def _call(sock: socket.socket, *args: object) -> bytes:
+    sock.sendall(_resp(*args))
+    time.sleep(0.002)  # the replies used here are short and come in one segment
+    return sock.recv(65536)
+
+
+def _push_order(server: RedisServer, mode: str, writes: int = 200) -> tuple[int, list[float]]:
+    """Raw sockets: when the writer has its reply, is the invalidation already in the listener's socket?
+
+    Returns how many were, and for the others how many µs later the push arrived.
+    """
+    def connect() -> socket.socket:
+        sock = socket.create_connection((server.host, server.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    listener, data, writer = connect(), connect(), connect()
+    try:
+        _call(listener, "HELLO", "3")
+        listener_id = int(_call(listener, "CLIENT", "ID")[1:-2])
+        if mode == "default":
+            _call(data, "CLIENT", "TRACKING", "ON", "REDIRECT", listener_id)
+        else:
+            _call(listener, "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "bench:order")
+        before, lags = 0, []
+        for _ in range(writes):
+            _call(data, "GET", "bench:order")  # default mode: tracked again (each message is one-shot)
+            while select.select([listener], [], [], 0)[0]:
+                listener.recv(65536)
+            writer.sendall(_resp("SET", "bench:order", "v"))
+            writer.recv(100)
+            replied = time.perf_counter()
+            if select.select([listener], [], [], 0)[0]:
+                before += 1
+            else:
+                select.select([listener], [], [], 1.0)
+                lags.append((time.perf_counter() - replied) * 1e6)
+            listener.recv(65536)
+        return before, lags
+    finally:
+        for sock in (listener, data, writer):
+            sock.close()
+
+
 @contextlib.contextmanager
 def _busy(enabled: bool) -> Iterator[None]:
     procs = []
@@ -202,59 +257,69 @@ def _busy(enabled: bool) -> Iterator[None]:
 def bench_server(spec: ServerSpec, args: Any) -> tuple[str, list[str], list[tuple]]:
     """One server: its label, its Markdown section, and its summary rows."""
     with RedisServer(spec=spec, name="bench-client-cache") as server:
-        client = redis.Redis(host=server.host, port=server.port, decode_responses=True, socket_timeout=5)
-        label = server_label(client)
-        client.set(KEY, PAYLOAD)
-        client.set("bench:key", "x")
-        floor = raw_get_floor_us(server.port)
+        # The order of the writer's reply and the invalidation: on the idle machine, then loaded.
+        order_rows = []
+        for busy in (False, True):
+            with _busy(busy):
+                for mode in ("default", "bcast"):
+                    first, lags = _push_order(server, mode)
+                    order_rows.append((mode, "busy loops" if busy else "idle", f"{first} of 200",
+                                       f"{percentile(lags, 0.5):.0f}" if lags else "-",
+                                       f"{percentile(lags, 0.99):.0f}" if lags else "-"))
+        with _busy(not args.no_busy):
+            client = redis.Redis(host=server.host, port=server.port, decode_responses=True, socket_timeout=5)
+            label = server_label(client)
+            client.set(KEY, PAYLOAD)
+            client.set("bench:key", "x")
+            floor = raw_get_floor_us(server.port)
 
-        latency_rows, summary = [], []
-        for tier in _latency_tiers(label):
-            with _tier(tier, server, client) as read:
-                result = compare(lambda: client.get(KEY), read, pairs=args.pairs, calls=args.calls,
-                                 warmup=max(200, args.calls // 10), desc=f"{label}: {tier} vs GET")
-            latency_rows.append((tier, f"{percentile(result.b_ns, 0.5) / 1000:.1f}",
-                                 f"{percentile(result.b_ns, 0.99) / 1000:.1f}", f"{result.ratio:.3f}x",
-                                 spread(result.ratios, 3)))
-            summary.append((label, tier, f"{result.ratio:.3f}x"))
-        get_ns = result.a_ns
-        latency_rows.insert(0, ("plain GET (baseline)", f"{percentile(get_ns, 0.5) / 1000:.1f}",
-                                f"{percentile(get_ns, 0.99) / 1000:.1f}", "1x", "-"))
+            latency_rows, summary = [], []
+            for tier in _latency_tiers(label):
+                with _tier(tier, server, client) as read:
+                    result = compare(lambda: client.get(KEY), read, pairs=args.pairs, calls=args.calls,
+                                     warmup=max(200, args.calls // 10), desc=f"{label}: {tier} vs GET")
+                latency_rows.append((tier, f"{percentile(result.b_ns, 0.5) / 1000:.1f}",
+                                     f"{percentile(result.b_ns, 0.99) / 1000:.1f}", f"{result.ratio:.3f}x",
+                                     spread(result.ratios, 3)))
+                summary.append((label, tier, f"{result.ratio:.3f}x"))
+            get_ns = result.a_ns
+            latency_rows.insert(0, ("plain GET (baseline)", f"{percentile(get_ns, 0.5) / 1000:.1f}",
+                                    f"{percentile(get_ns, 0.99) / 1000:.1f}", "1x", "-"))
 
-        idle, _ = _commands_during(None, client)  # the INFO calls themselves
-        command_rows = []
-        for tier in ("plain GET", "pub/sub tier hit", "tracking default hit", "tracking BCAST hit"):
-            with _tier(tier, server, client) as read:
-                read()
-                read()
-                commands, reads = _commands_during(read, client)
-            command_rows.append((tier, f"{reads:,}", f"{max(commands - idle, 0) * 1000 / reads:.0f}"))
+            idle, _ = _commands_during(None, client)  # the INFO calls themselves
+            command_rows = []
+            for tier in ("plain GET", "pub/sub tier hit", "tracking default hit", "tracking BCAST hit"):
+                with _tier(tier, server, client) as read:
+                    read()
+                    read()
+                    commands, reads = _commands_during(read, client)
+                command_rows.append((tier, f"{reads:,}", f"{max(commands - idle, 0) * 1000 / reads:.0f}"))
 
-        delay_rows = []
-        for tier in DELAY_TIERS:
-            delays = _delays(server, client, tier, args.writes)
-            delay_rows.append((tier, f"{len(delays)} of {args.writes}", f"{percentile(delays, 0.5):.3f}",
-                               f"{percentile(delays, 0.99):.3f}", f"{max(delays):.3f}"))
-            summary.append((label, f"invalidation delay, {tier}", f"p50 {percentile(delays, 0.5):.3f} ms, "
-                                                                  f"p99 {percentile(delays, 0.99):.3f} ms"))
+            delay_rows = []
+            for tier in DELAY_TIERS:
+                delays = _delays(server, client, tier, args.writes)
+                delay_rows.append((tier, f"{len(delays)} of {args.writes}", f"{percentile(delays, 0.5):.3f}",
+                                   f"{percentile(delays, 0.99):.3f}", f"{max(delays):.3f}"))
+                summary.append((label, f"invalidation delay, {tier}", f"p50 {percentile(delays, 0.5):.3f} ms, "
+                                                                      f"p99 {percentile(delays, 0.99):.3f} ms"))
 
-        tracker = TrackingCache(_factory(server), name="bench memory").start()
-        tracker.ready.wait(10)
-        local = hotkeys.LocalTier(ttl=60)
-        names = [f"bench:mem:{{{i}}}" for i in range(1000)]
-        client.mset({name: PAYLOAD for name in names})
-        before = int(client.info("memory")["used_memory"])
-        for name in names:
-            tracker.read(name)  # each read is tracked by the server: a tracking-table entry
-            local.put(name, PAYLOAD)
-        tracked = int(client.info()["tracking_total_keys"])
-        server_bytes = int(client.info("memory")["used_memory"]) - before
-        memory_rows = [("pub/sub tier, 1,000 entries", f"{local.memory_bytes() / 1000:,.0f}", "0"),
-                       ("tracking default, 1,000 entries", f"{tracker.memory_bytes() / 1000:,.0f}",
-                        f"≈ {server_bytes / 1000:,.0f} ({tracked:,} keys in the tracking table)"),
-                       ("tracking BCAST", "as default", "0 per key (one prefix per client)")]
-        tracker.stop()
-        client.close()
+            tracker = TrackingCache(_factory(server), name="bench memory").start()
+            tracker.ready.wait(10)
+            local = hotkeys.LocalTier(ttl=60)
+            names = [f"bench:mem:{{{i}}}" for i in range(1000)]
+            client.mset({name: PAYLOAD for name in names})
+            before = int(client.info("memory")["used_memory"])
+            for name in names:
+                tracker.read(name)  # each read is tracked by the server: a tracking-table entry
+                local.put(name, PAYLOAD)
+            tracked = int(client.info()["tracking_total_keys"])
+            server_bytes = int(client.info("memory")["used_memory"]) - before
+            memory_rows = [("pub/sub tier, 1,000 entries", f"{local.memory_bytes() / 1000:,.0f}", "0"),
+                           ("tracking default, 1,000 entries", f"{tracker.memory_bytes() / 1000:,.0f}",
+                            f"≈ {server_bytes / 1000:,.0f} ({tracked:,} keys in the tracking table)"),
+                           ("tracking BCAST", "as default", "0 per key (one prefix per client)")]
+            tracker.stop()
+            client.close()
 
     section = [
         f"### {label}",
@@ -271,6 +336,10 @@ def bench_server(spec: ServerSpec, args: Any) -> tuple[str, list[str], list[tupl
         "",
         "A write the reader never saw was replaced (10 ms later) before the reader got to read it: the reader "
         "process was not scheduled in time (the machine is shared), not a lost invalidation.",
+        "",
+        *md_table(["tracking mode (raw sockets)", "machine", "invalidation already in the listener's socket when "
+                   "the writer had its reply", "otherwise, arrived µs later: p50", "p99"], order_rows,
+                  align="llrrr"),
         "",
         *md_table(["local copy, 1 KB JSON strings", "bytes per entry in the process", "bytes per key on the server"],
                   memory_rows),
@@ -299,12 +368,11 @@ def main(argv: list[str] | None = None) -> str:
     sections: list[str] = []
     summary: list[tuple] = []
     labels: list[str] = []
-    with _busy(not args.no_busy):
-        for spec in specs:
-            label, section, rows = bench_server(spec, args)
-            labels.append(label)
-            sections += section
-            summary += rows
+    for spec in specs:
+        label, section, rows = bench_server(spec, args)
+        labels.append(label)
+        sections += section
+        summary += rows
 
     state = "idle machine" if args.no_busy else f"a nice -n 19 busy loop on each of the {os.cpu_count()} cores"
     return emit([
@@ -321,9 +389,10 @@ def main(argv: list[str] | None = None) -> str:
         "Reading: a hit in either in-process tier costs a few µs against a network round trip, and no Redis "
         "command. The pub/sub tier still reads Redis once per second per process per hot key (its TTL) and "
         "depends on every writer publishing; the tracking tiers read a key again only after the server says it "
-        "changed, and pay a heartbeat PING every 0.25 s per process instead. A default-mode invalidation is "
-        "written by the server after the reply to the writer, a BCAST one before it (see "
-        "`redis_patterns/tracking.py`). The delays include the reader's 50 µs polling pause and the wake-up "
+        "changed, and pay a heartbeat PING every 0.25 s per process instead. The server writes a BCAST "
+        "invalidation before the reply to the writer and a default-mode one after it: on the idle machine a "
+        "reader in another process can still get the old copy for some µs after the write returned in default "
+        "mode (see the raw-socket table and `redis_patterns/tracking.py`). The delays include the reader's 50 µs polling pause and the wake-up "
         "of its threads: they are an upper bound on what the server adds.",
     ])
 

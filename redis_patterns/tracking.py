@@ -61,11 +61,12 @@ Guarantees
     - That way is not the same in both modes (measured on Redis 7.0, 7.4 and
       Valkey 9.1, loopback): the server writes a BCAST message *before* the
       reply to the writer, and a default-mode message to the redirect client
-      *after* it (p50 about 20 µs later).  So right after a write returns, a
-      read in another process may still get the old copy for that long in
-      default mode; in BCAST mode only if delivery itself is slow (a busy
-      machine).  Neither is a promise of the protocol: the window is measured
-      (``python -m bench client_cache``), not zero.
+      *after* it.  On an idle machine most default-mode messages reached the
+      listener after the writer had its reply (about 20 µs later at the
+      median), so right after a write returns, a read in another process may
+      still get the old copy for that long; under load the writer's own
+      wake-up hides the gap.  Neither order is a promise of the protocol: the
+      window is measured (``python -m bench client_cache``), not zero.
     - Connection lost (socket error, server restart, ``CLIENT KILL``): the local
       cache is flushed the moment the loss is seen, fills in flight are
       cancelled, and nothing is cached until the listener is back (new client
