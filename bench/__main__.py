@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, str] = {
     "shop_stampede": "200 concurrent reads of a just-expired key: database loads and p99, single-flight vs naive",
     "shop_structures": "autocomplete at 100k names and store search at 100k stores vs a GET; HLL error and memory",
     "sessions": "session load + save per request: the Redis engine vs Django's db, cache and cached_db; bytes per session",
+    "client_cache": "hot product read: client-side caching (CLIENT TRACKING) vs pub/sub tier vs GET; invalidation delay",
 }
 
 

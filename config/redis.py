@@ -46,6 +46,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 
 from redis_patterns import tracing
@@ -102,7 +103,7 @@ def redis_config() -> RedisConfig:
 
 
 def _common_kwargs(cfg: RedisConfig, *, decode_responses: bool, socket_timeout: float | None,
-                   is_async: bool) -> dict[str, Any]:
+                   is_async: bool, protocol: int = 2) -> dict[str, Any]:
     backoff = ExponentialWithJitterBackoff(base=0.008, cap=0.5)
     retry = (AsyncRetry if is_async else Retry)(backoff, cfg.retries)
     kwargs: dict[str, Any] = {
@@ -115,6 +116,12 @@ def _common_kwargs(cfg: RedisConfig, *, decode_responses: bool, socket_timeout: 
         "health_check_interval": cfg.health_check_interval,
         "client_name": cfg.client_name,
     }
+    if protocol == 3:
+        kwargs["protocol"] = 3
+        if not is_async:
+            # redis-py 7 would try CLIENT MAINT_NOTIFICATIONS (a Redis Enterprise command) on every
+            # RESP3 connection to a Redis server and log a warning each time it is refused.
+            kwargs["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     if cfg.username:
         kwargs["username"] = cfg.username
     if cfg.password:
@@ -138,16 +145,18 @@ def build_client(
     socket_timeout: float | None = None,
     is_async: bool = False,
     config: RedisConfig | None = None,
+    protocol: int = 2,
 ) -> Any:
     """Build a new client for the configured mode.
 
     Most code wants the cached ``get_redis()`` instead.  Build your own when it
     needs different socket settings, e.g. a stream worker blocking in
-    ``XREADGROUP ... BLOCK`` passes a ``socket_timeout`` longer than its block.
+    ``XREADGROUP ... BLOCK`` passes a ``socket_timeout`` longer than its block,
+    or RESP3 (``protocol=3``) for push messages.
     """
     cfg = config or redis_config()
     kwargs = _common_kwargs(cfg, decode_responses=decode_responses, socket_timeout=socket_timeout,
-                            is_async=is_async)
+                            is_async=is_async, protocol=protocol)
     mode = cfg.mode
     if mode == "cluster":
         conn_cls = _connection_class(cfg, is_async=is_async)
@@ -184,6 +193,21 @@ def build_client(
     if is_async:
         return redis.asyncio.Redis.from_url(cfg.url, **kwargs)
     return redis.Redis.from_url(cfg.url, **kwargs)
+
+
+def build_connection(*, protocol: int = 2, socket_timeout: float | None = None) -> Any:
+    """A single connection of its own (not pooled, not connected yet), for standalone or Sentinel.
+
+    For code that holds one connection for a long time and reads it itself,
+    e.g. the invalidation listener of ``redis_patterns.tracking`` (RESP3).  It
+    gets the same address, credentials, timeouts, retries and tracing as every
+    other client.  A Cluster has no single connection: ``ValueError``.
+    """
+    cfg = redis_config()
+    if cfg.mode == "cluster":
+        raise ValueError("a Redis Cluster has one connection per node, not one")
+    client = build_client(protocol=protocol, socket_timeout=socket_timeout, config=cfg)
+    return client.connection_pool.make_connection()
 
 
 _lock = threading.Lock()

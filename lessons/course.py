@@ -90,7 +90,7 @@ class Section:
     left_out: tuple[LeftOut, ...] = ()
 
 
-WHATS_NEW = Page("lessons:whats_new", "What's new in the server", pending="issue #18, on its way")
+WHATS_NEW = Page("lessons:whats_new", "What's new in the server")
 
 LAB_STREAMS = Command("python manage.py lab_streams",
                       "lab day 7: K stream workers, N orders, one worker killed with SIGKILL mid-batch; prints "
@@ -302,6 +302,7 @@ SECTIONS: tuple[Section, ...] = (
             Code("redis_patterns/cache.py", "shop:caching"), Code("redis_patterns/writebehind.py", "shop:caching"),
             Code("shop/services.py", "shop:caching"), Code("shop/caching.py"),
             Code("shop/demos.py", "shop:stampede"), Code("redis_patterns/hotkeys.py", "shop:hotkeys"),
+            Code("redis_patterns/tracking.py", "shop:hotkeys"),
             Code("shop/selectors.py", "shop:hotkeys"), Code("ops/management/commands/lab_stampede.py"),
             Code("bench/shop_cache.py"), Code("bench/shop_stampede.py"),
         ),
@@ -550,7 +551,8 @@ SECTIONS: tuple[Section, ...] = (
                     "table of results"),
             Command("docker compose -f compose.yaml -f compose.valkey.yaml up", "the full stack on Valkey 9.1"),
         ),
-        code=(Code("scripts/test_servers.py"), Code("redis_patterns/servers.py"), Code("compose.valkey.yaml")),
+        code=(Code("scripts/test_servers.py"), Code("redis_patterns/servers.py"), Code("compose.valkey.yaml"),
+              Code("redis_patterns/hashttl.py", "lessons:whats_new")),
         tests=("tests/redis_patterns/test_servers.py", "tests/test_redis_harness.py"),
         left_out=(
             LeftOut("managed services (ElastiCache, Memorystore)",

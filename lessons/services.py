@@ -224,3 +224,28 @@ def ratelimit_timeline(pattern: str) -> tuple[list[dict[str, Any]], Trace]:
         rows.append({"name": name, "note": RL_NOTES[name], "marks": marks, "allowed": len(admitted),
                      "denied": len(marks) - len(admitted), "peak": peak, "y": i * RL_ROW, "over": peak > RL_LIMIT})
     return rows, trace
+
+
+# --- what's new in the server ---------------------------------------------------------------------
+
+
+def whats_new_status() -> dict[str, Any]:
+    """The server this site runs on, and which path each feature of ``lessons.whatsnew`` takes on it."""
+    from redis_patterns import hashttl
+    from shop import keys as shop_keys
+
+    client = get_redis()
+    info = client.info("server")
+    name = str(info.get("server_name") or "redis")
+    version = str(info.get(f"{name}_version") or info.get("redis_version", "?"))
+    field_ttl = hashttl.supported(client, shop_keys.switches_key())
+    cluster = redis_config().mode == "cluster"
+    return {
+        "server": f"{name.capitalize()} {version}",
+        "status": {
+            "hash-field-ttl": {"available": field_ttl,
+                               "path": "per field (HEXPIRE)" if field_ttl else "whole-key TTL (fallback)"},
+            "client-tracking": {"available": not cluster,
+                                "path": "tracking tiers on" if not cluster else "plain reads (Cluster)"},
+        },
+    }

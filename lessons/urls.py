@@ -12,4 +12,5 @@ urlpatterns = [
     path("patterns/rate-limiting/", views.ratelimit, name="ratelimit"),
     path("course/", views.course_map, name="course"),
     path("self-check/", views.self_check, name="self_check"),
+    path("patterns/whats-new/", views.whats_new, name="whats_new"),
 ]

@@ -49,8 +49,9 @@ USE_CASES: list[UseCase] = [
             "N concurrent requests at a cold or just-expired key: database loads and latency, single-flight vs naive.",
             "String, SET NX, Lua", "redis_patterns/cache.py", "shop:stampede", "Shop"),
     UseCase("6", "Hot keys",
-            "An in-process tier with pub/sub invalidation, and key replicas: watch the load leave the single key.",
-            "String, Pub/Sub", "redis_patterns/hotkeys.py", "shop:hotkeys", "Shop"),
+            "An in-process tier with pub/sub invalidation, key replicas, and client-side caching the server "
+            "invalidates (CLIENT TRACKING): reads, staleness and memory side by side.",
+            "String, Pub/Sub, CLIENT TRACKING", "redis_patterns/tracking.py", "shop:hotkeys", "Shop"),
     UseCase("2.5, 8.3, 8.6", "Leaderboards",
             "A reaction game on all-time, cumulative, daily, weekly and friends boards; rank, top N, "
             "pages and around-me, each in one round trip.",
@@ -130,6 +131,10 @@ USE_CASES: list[UseCase] = [
     UseCase("15", "Self-check",
             "The course's ten questions, each answered with a link to the demo or lab result that shows it.",
             "-", "lessons/selfcheck.py", "lessons:self_check", "Course"),
+    UseCase("new", "What's new in the server",
+            "Features newer than Redis 7.0 that this site uses (hash-field TTL), and client-side caching: "
+            "the Redis and Valkey releases that have them, which path runs here, the fallback elsewhere.",
+            "HEXPIRE, HTTL, CLIENT TRACKING", "lessons/whatsnew.py", "lessons:whats_new"),
 ]
 
 

@@ -7,11 +7,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 from redis.exceptions import RedisError
 
+from config.api import visitor
 from config.redis import cached_redis_health
-from lessons import course, selfcheck, services
+from lessons import course, selfcheck, services, whatsnew
 from lessons.keys import ROUND_TRIP_KEYS
 from lessons.usecases import USE_CASES
 from redis_patterns.ratelimit import ALGORITHMS
+from shop import selectors as shop_selectors
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -103,3 +105,16 @@ def self_check(request: HttpRequest) -> HttpResponse:
                   "labs": [summaries.setdefault(name, course.lab_summary(name)) for name in q.labs]}
                  for q in selfcheck.QUESTIONS]
     return render(request, "lessons/self_check.html", {"questions": questions})
+def whats_new(request: HttpRequest) -> HttpResponse:
+    """The server features newer than Redis 7.0 that the site uses, which path runs here, and your cart's expiry."""
+    context: dict = {"features": whatsnew.newer_than_baseline(),
+                     "older": [f for f in whatsnew.FEATURES if not f.since_baseline], "baseline": whatsnew.BASELINE}
+    if cached_redis_health()[0]:
+        who = visitor(request)
+        try:
+            context.update(services.whats_new_status())
+            context["cart"] = shop_selectors.cart_expiry(owner=who.owner if who else None)
+            context["switches"] = shop_selectors.switches_expiry()
+        except RedisError as exc:
+            context["error"] = str(exc)
+    return render(request, "lessons/whats_new.html", context)

@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -59,6 +60,16 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 _MISSING = object()
+
+
+def approx_size(value: Any) -> int:
+    """Approximate bytes a value holds in this process (``sys.getsizeof``, containers walked)."""
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(approx_size(k) + approx_size(v) for k, v in value.items())
+    elif isinstance(value, list | tuple | set | frozenset):
+        size += sum(approx_size(v) for v in value)
+    return size
 
 
 class LocalTier:
@@ -107,6 +118,12 @@ class LocalTier:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def memory_bytes(self) -> int:
+        """Approximate bytes held by the tier (keys, values, per-entry overhead)."""
+        with self._lock:
+            items = [(k, v) for k, (_, v) in self._items.items()]
+        return sum(approx_size(k) + approx_size(v) + 100 for k, v in items)
 
     MISSING = _MISSING
 

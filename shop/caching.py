@@ -16,10 +16,11 @@ from enum import StrEnum
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from config.redis import build_client, get_redis
+from config.redis import build_client, build_connection, get_redis, redis_config
 from redis_patterns.cache import Breaker, Cache, CachePolicy
 from redis_patterns.hotkeys import InvalidationBus, LocalTier
 from redis_patterns.scripts import Scripts, loader
+from redis_patterns.tracking import TrackingCache, TrackingMode
 from shop import keys
 
 log = logging.getLogger("shop.cache")
@@ -45,10 +46,17 @@ class ReadTier(StrEnum):
     REDIS = "redis"        # one key per product
     LOCAL = "local"        # in-process tier (1 s) in front of Redis, pub/sub invalidation
     REPLICAS = "replicas"  # N copies of the key, one read at random
+    TRACKING = "tracking"  # in-process copy the server invalidates: CLIENT TRACKING (default mode)
+    TRACKING_BCAST = "tracking_bcast"  # the same with BCAST on the product key prefix
 
 
 HOT_REPLICAS = 4
+#: The tracking tiers' heartbeat, and how long a silent listener may still vouch for the copy (seconds).
+TRACKING_HEARTBEAT = 0.25
+TRACKING_MAX_SILENCE = 1.0
+TRACKING_DEAD_AFTER = 3.0
 SWITCHES_TTL = 2.0  # seconds a process keeps the switches before reading them again
+SWITCH_REVERT_SECONDS = 600  # a flipped switch goes back to its Django setting after this (shop.services.switches_set)
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,41 @@ def local_tier() -> LocalTier:
     return tier  # type: ignore[return-value]
 
 
+def tracking_cache(tier: ReadTier) -> TrackingCache | None:
+    """The process's server-invalidated copy for ``tier`` (started on first use), or ``None`` on a Cluster.
+
+    Default mode tracks the product keys this process read; BCAST is told
+    about every key under the product prefix (``shop.keys.product_key_prefix``).
+    Nothing to do on the write side: the writers' ``DEL``/``SET`` of the
+    product key is the invalidation.
+    """
+    mode = {ReadTier.TRACKING: TrackingMode.DEFAULT, ReadTier.TRACKING_BCAST: TrackingMode.BCAST}[tier]
+    name = f"tracking:{mode.value}"
+    with _lock:
+        cache = _state.get(name)
+        if cache is None:
+            if redis_config().mode == "cluster":
+                return None  # one listener per node would be needed; see redis_patterns.tracking
+            cache = _state[name] = TrackingCache(
+                lambda protocol: build_connection(protocol=protocol, socket_timeout=5.0),
+                mode=mode, prefixes=(keys.product_key_prefix(),) if mode == TrackingMode.BCAST else (),
+                max_items=256, heartbeat=TRACKING_HEARTBEAT, max_silence=TRACKING_MAX_SILENCE,
+                dead_after=TRACKING_DEAD_AFTER, name=f"shop {name}")
+            created = True
+        else:
+            created = False
+    cache.start()  # type: ignore[attr-defined]
+    if created:
+        # The first reads of a process would otherwise all go to Redis while the listener connects.
+        cache.ready.wait(2.0)  # type: ignore[attr-defined]
+    return cache  # type: ignore[return-value]
+
+
+def tracking_caches() -> dict[str, TrackingCache]:
+    """The tracking tiers this process has started, by mode."""
+    return {name.split(":", 1)[1]: c for name, c in list(_state.items()) if name.startswith("tracking:")}  # type: ignore[misc]
+
+
 def invalidation_bus() -> InvalidationBus | None:
     """The listener, if this process has started its local tier."""
     return _state.get("bus")  # type: ignore[return-value]
@@ -181,6 +224,9 @@ def reset() -> None:
     """Forget the per-process objects (tests, benchmarks)."""
     with _lock:
         bus = _state.pop("bus", None)
+        trackers = [c for name, c in _state.items() if name.startswith("tracking:")]
         _state.clear()
     if bus is not None:
         bus.stop()  # type: ignore[attr-defined]
+    for tracker in trackers:
+        tracker.stop()  # type: ignore[attr-defined]

@@ -45,7 +45,7 @@ from redis.exceptions import RedisError
 
 from config.api import ApiError, Conflict
 from config.redis import get_redis
-from redis_patterns import idempotency
+from redis_patterns import hashttl, idempotency
 from redis_patterns.scripts import loader
 from shop import keys, orders, stack
 from shop.models import Order, OrderItem, OutboxMessage, Product
@@ -58,6 +58,7 @@ MAX_QUANTITY = 100
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 RELAY_GRACE = timedelta(seconds=2)  # the on_commit publisher normally gets there first
 CART_TTL_SECONDS = 7 * 24 * 3600
+CART_LINE_TTL_SECONDS = 7 * 24 * 3600  # per line, where the server has hash-field TTL (redis_patterns.hashttl)
 
 
 # --- errors --------------------------------------------------------------------------------
@@ -383,11 +384,22 @@ def cart_add(*, owner: str, product_id: int, quantity: int) -> int:
 
     One script (``shop/lua/cart_add.lua``): ``HINCRBY``, clamp to
     ``0..MAX_QUANTITY`` (0 removes the line) and refresh the TTL atomically.
+    Where the server has hash-field TTL (Redis 7.4+, Valkey 9.0+; detected
+    once, ``redis_patterns.hashttl``) the changed line also gets its own
+    expiry (``HEXPIRE``), so a line nobody touched for ``CART_LINE_TTL_SECONDS``
+    goes on its own; elsewhere every line lives as long as the cart.
     """
     if not Product.objects.filter(pk=product_id).exists():
         raise UnknownProductError(f"no product with id {product_id}", product_id=product_id)
-    return int(loader("shop").call(get_redis(), "cart_add", keys=[keys.cart(owner)],
-                                   args=[product_id, quantity, MAX_QUANTITY, CART_TTL_SECONDS]))
+    client, cart_key = get_redis(), keys.cart(owner)
+    per_line = hashttl.supported(client, cart_key)
+    quantity, line_ttl = loader("shop").call(
+        client, "cart_add", keys=[cart_key],
+        args=[product_id, quantity, MAX_QUANTITY, CART_TTL_SECONDS, CART_LINE_TTL_SECONDS if per_line else 0])
+    if per_line and int(quantity) > 0 and not int(line_ttl):
+        # The server refused HEXPIRE (a failover to an older one): the line has the cart's TTL; detect again.
+        hashttl.forget(client)
+    return int(quantity)
 
 
 def cart_set(*, owner: str, product_id: int, quantity: int) -> int:

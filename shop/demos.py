@@ -16,10 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
+from config.redis import build_client, build_connection
+from redis_patterns import hotkeys
 from redis_patterns.cache import CachePolicy, encode
 from redis_patterns.tracing import tracing
+from redis_patterns.tracking import TrackingCache, TrackingMode
 from shop import caching, keys, selectors
 from shop.caching import ReadTier
 from shop.models import Product
@@ -135,6 +139,18 @@ def stampede_run(*, strategy: str, scenario: str, requests: int = 50, load_ms: f
     return StampedeResult(strategy, scenario, requests, load_ms, loads, dict(states), sorted(latencies))
 
 
+#: What each tier does when its connection to Redis drops (the tests in tests/redis_patterns prove it).
+ON_DROP = {
+    ReadTier.REDIS: "nothing local: a read that cannot reach Redis goes to the database (X-Cache: bypass)",
+    ReadTier.LOCAL: "the listener reconnects and clears the tier; meanwhile entries live out their "
+                    "TTL (1 s): stale for up to 1 s after the drop",
+    ReadTier.REPLICAS: "nothing local, as a plain read",
+    ReadTier.TRACKING: "flushed the moment the drop is seen; a silent drop (no error, no bytes) is served "
+                       f"at most {caching.TRACKING_MAX_SILENCE:g} s after the last heartbeat answer",
+    ReadTier.TRACKING_BCAST: "as default tracking",
+}
+
+
 @dataclass
 class HotKeyResult:
     tier: str
@@ -144,6 +160,13 @@ class HotKeyResult:
     per_key: list[dict[str, Any]]
     get_calls_server: int | None
     states: dict[str, int]
+    entries: int | None = None        # the tier's local copy in this process after the run
+    memory_bytes: int | None = None   # ... and its approximate size
+    served_locally: int = 0           # reads answered without Redis
+
+    @property
+    def on_drop(self) -> str:
+        return ON_DROP[ReadTier(self.tier)]
 
     @property
     def redis_reads(self) -> int:
@@ -166,9 +189,12 @@ def hotkey_run(*, tier: ReadTier, product_id: int, reads: int = 200) -> HotKeyRe
     client = caching.cache().client
     before = _get_calls(client)
     states: Counter[str] = Counter()
+    local = 0
     with tracing(f"hotkeys:{tier}") as trace:
         for _ in range(reads):
-            states[selectors.product_get(product_id, tier=tier).state.value] += 1
+            read = selectors.product_get(product_id, tier=tier)
+            states[read.state.value] += 1
+            local += read.tier in (ReadTier.LOCAL.value, ReadTier.TRACKING.value, ReadTier.TRACKING_BCAST.value)
     after = _get_calls(client)
     per_key: Counter[str] = Counter()
     for rt in trace.round_trips:
@@ -178,7 +204,160 @@ def hotkey_run(*, tier: ReadTier, product_id: int, reads: int = 200) -> HotKeyRe
     total = sum(per_key.values()) or 1
     rows = [{"key": k, "count": c, "pct": round(100 * c / total)} for k, c in per_key.most_common()]
     delta = None if before is None or after is None else after - before
-    return HotKeyResult(tier.value, reads, trace.command_count, trace.round_trip_count, rows, delta, dict(states))
+    entries = memory = None
+    if tier == ReadTier.LOCAL:
+        tier_cache = caching.local_tier()
+        entries, memory = len(tier_cache), tier_cache.memory_bytes()
+    elif tier in (ReadTier.TRACKING, ReadTier.TRACKING_BCAST):
+        tracker = caching.tracking_cache(tier)
+        if tracker is not None:
+            entries, memory = len(tracker), tracker.memory_bytes()
+    return HotKeyResult(tier.value, reads, trace.command_count, trace.round_trip_count, rows, delta, dict(states),
+                        entries=entries, memory_bytes=memory, served_locally=local)
+
+
+# --- staleness: from a write to the moment every reader sees it ---------------------------------
+
+
+class _Reader:
+    """One reader with its own connections, as one app process has (demo keys, not the catalog)."""
+
+    def __init__(self, tier: ReadTier, key: str, replica_keys: list[str]) -> None:
+        self.tier, self.key, self.replica_keys = tier, key, replica_keys
+        self.client = build_client(socket_timeout=5.0)
+        self.local: hotkeys.LocalTier | None = None
+        self.bus: hotkeys.InvalidationBus | None = None
+        self.tracker: TrackingCache | None = None
+        if tier == ReadTier.LOCAL:
+            self.local = hotkeys.LocalTier(ttl=float(getattr(settings, "SHOP_LOCAL_TIER_TTL", 1.0)))
+            self.bus = hotkeys.InvalidationBus(lambda: build_client(socket_timeout=5.0),
+                                               keys.invalidation_channel(), self.local).start()
+        elif tier in (ReadTier.TRACKING, ReadTier.TRACKING_BCAST):
+            bcast = tier == ReadTier.TRACKING_BCAST
+            self.tracker = TrackingCache(
+                lambda protocol: build_connection(protocol=protocol, socket_timeout=5.0),
+                mode=TrackingMode.BCAST if bcast else TrackingMode.DEFAULT, prefixes=(key,) if bcast else (),
+                heartbeat=caching.TRACKING_HEARTBEAT, max_silence=caching.TRACKING_MAX_SILENCE,
+                dead_after=caching.TRACKING_DEAD_AFTER, name="staleness demo").start()
+
+    def ready(self, timeout: float = 5.0) -> bool:
+        if self.bus is not None:
+            return self.bus.subscribed.wait(timeout)
+        if self.tracker is not None:
+            return self.tracker.ready.wait(timeout)
+        return True
+
+    def read(self) -> Any:
+        if self.tracker is not None:
+            return self.tracker.read(self.key)[0]
+        if self.local is not None:
+            value = self.local.get(self.key)
+            if value is self.local.MISSING:
+                value = self.client.get(self.key)
+                self.local.put(self.key, value)
+            return value
+        if self.replica_keys:
+            return self.client.get(hotkeys.pick_replica(self.replica_keys))
+        return self.client.get(self.key)
+
+    def memory_bytes(self) -> int:
+        if self.tracker is not None:
+            return self.tracker.memory_bytes()
+        return self.local.memory_bytes() if self.local is not None else 0
+
+    def close(self) -> None:
+        for closable in (self.bus, self.tracker):
+            if closable is not None:
+                closable.stop()
+        self.client.close()
+
+
+@dataclass
+class StalenessResult:
+    tier: str
+    readers: int
+    delays_ms: list[float] = field(repr=False)  # per write, sorted: until the last reader saw it
+    memory_bytes: int                           # one reader's local copy (one entry) after the run
+    missed: int = 0                             # writes some reader had not seen within the deadline
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.delays_ms, 50)
+
+    @property
+    def max(self) -> float:
+        return self.delays_ms[-1] if self.delays_ms else 0.0
+
+
+def _poll_until(reader: _Reader, value: str, go: threading.Event, seen: list[float], deadline_s: float) -> None:
+    """Read until ``value`` shows up; append the moment it did (list.append is atomic)."""
+    go.wait()
+    stop_at = time.perf_counter() + deadline_s
+    while time.perf_counter() < stop_at:
+        if reader.read() == value:
+            seen.append(time.perf_counter())
+            return
+        time.sleep(0.0001)
+
+
+def staleness_run(*, tier: ReadTier, readers: int = 3, writes: int = 10, deadline_s: float = 3.0) -> StalenessResult:
+    """Write a demo key ``writes`` times; time until each of ``readers`` readers returns the new value.
+
+    Each reader has its own connections (subscriber, tracking listener), as
+    separate processes would; they poll in their own threads, pausing 0.1 ms
+    between reads.  The writer is what the shop's writers do for that tier:
+    ``SET`` (plain and tracking: nothing else), ``SET`` + ``PUBLISH`` (local),
+    every replica rewritten in one pipeline (replicas).
+    """
+    run_id = secrets.token_hex(4)
+    key = keys.demo_key("staleness", tier.value, run_id)
+    replica_keys = ([keys.demo_key("staleness", tier.value, run_id, f"r{i}") for i in range(caching.HOT_REPLICAS)]
+                    if tier == ReadTier.REPLICAS else [])
+    writer = caching.cache().client
+    pool = [_Reader(tier, key, replica_keys) for _ in range(readers)]
+    delays: list[float] = []
+    missed = 0
+
+    def write(value: str) -> None:
+        pipe = writer.pipeline(transaction=False)
+        pipe.set(key, value, px=120_000)
+        for replica in replica_keys:
+            pipe.set(replica, value, px=120_000)
+        if tier == ReadTier.LOCAL:
+            hotkeys.publish_invalidation(pipe, keys.invalidation_channel(), [key])
+        pipe.execute()
+
+    try:
+        if not all(r.ready() for r in pool):
+            raise RuntimeError("a reader's listener did not connect")
+        write("v0")
+        for r in pool:
+            r.read()
+            r.read()  # the second read is served by the local copy where there is one
+        for n in range(1, writes + 1):
+            value = f"v{n}"
+            seen: list[float] = []
+            go = threading.Event()
+            threads = [threading.Thread(target=_poll_until, args=(r, value, go, seen, deadline_s), daemon=True)
+                       for r in pool]
+            for t in threads:
+                t.start()
+            t0 = time.perf_counter()
+            write(value)
+            go.set()
+            for t in threads:
+                t.join(deadline_s + 1)
+            if len(seen) < readers:
+                missed += 1
+            else:
+                delays.append((max(seen) - t0) * 1000)
+            time.sleep(0.01)
+        memory = pool[0].memory_bytes()
+    finally:
+        for r in pool:
+            r.close()
+        writer.delete(key, *replica_keys)
+    return StalenessResult(tier.value, readers, sorted(delays), memory, missed)
 
 
 def _get_calls(client: Any) -> int | None:

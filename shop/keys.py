@@ -25,6 +25,15 @@ def product_key(product_id: int) -> str:
     return key("shop", "product", f"{{{int(product_id)}}}")
 
 
+def product_key_prefix() -> str:
+    """The prefix of every ``product_key`` (and its lease): what the BCAST tracking tier subscribes to.
+
+    Not a key: ``CLIENT TRACKING ON BCAST PREFIX`` takes it, and the server
+    then announces every write to a key that starts with it.
+    """
+    return key("shop", "product", "")
+
+
 @family("shop:product:{<id>}:lease", type="string", ttl="5 s (SET NX PX)",
         writer="redis_patterns.cache (deleted by the fill script and by writers, which cancels a racing fill)")
 def product_lease_key(product_id: int) -> str:
@@ -94,11 +103,15 @@ def view_counter_keys() -> CounterKeys:
     )
 
 
-@family("shop:switches", type="hash", expires=False,
-        ttl="permanent by design: site settings (write_strategy, xfetch, view_counting)",
+@family("shop:switches", type="hash",
+        ttl="each switch 10 min after it was flipped (HEXPIRE per field, Redis 7.4+/Valkey 9+); "
+            "the hash 10 min after the last change (EXPIRE, every server)",
         writer="shop.services.switches_set (staff); a missing field means the Django setting")
 def switches_key() -> str:
-    """The caching demo's switches; each process re-reads them at most every 2 s (``shop.caching.switches``)."""
+    """The caching demo's switches (write_strategy, xfetch, view_counting); a missing or expired field is the setting.
+
+    Each process re-reads them at most every 2 s (``shop.caching.switches``).
+    """
     return key("shop", "switches")
 
 
@@ -125,7 +138,9 @@ def demo_lease_key(*parts: str | int) -> str:
 # --- cart, stock, checkout ----------------------------------------------------------------------
 
 
-@family("{cart}:<sha256(owner)>", type="hash", ttl="7 days, refreshed by each change (in the same script or MULTI)",
+@family("{cart}:<sha256(owner)>", type="hash",
+        ttl="7 days, refreshed by each change (in the same script or MULTI); each line also 7 days after its own "
+            "last change where the server has hash-field TTL (HEXPIRE, Redis 7.4+/Valkey 9+)",
         writer="shop.checkout: cart_add and cart_subtract (shop/lua/cart_add.lua), cart_set (HSET/HDEL + EXPIRE), "
                "cart_merge (shop/lua/cart_merge.lua, at login)")
 def cart(owner: str) -> str:

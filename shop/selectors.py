@@ -10,7 +10,9 @@ the views send as ``X-Cache`` and show on the page.
   (``shop.keys.catalog_generation_key``); writers ``INCR`` it and old lists are
   simply never read again.  Two round trips: the generation, then the list.
 - Hot keys: ``tier=ReadTier.LOCAL`` puts the in-process tier in front,
-  ``ReadTier.REPLICAS`` spreads reads over ``HOT_REPLICAS`` copies.
+  ``ReadTier.REPLICAS`` spreads reads over ``HOT_REPLICAS`` copies, and
+  ``ReadTier.TRACKING`` / ``TRACKING_BCAST`` keep an in-process copy that the
+  server itself invalidates (``redis_patterns.tracking``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from redis.exceptions import RedisError
 
 from config.redis import get_redis
 from ops import metrics
-from redis_patterns import hotkeys, idempotency, writebehind
+from redis_patterns import hashttl, hotkeys, idempotency, tracking, writebehind
 from redis_patterns.cache import CachePolicy, CacheState, Lookup, decode
 from shop import caching, keys
 from shop.caching import ReadTier
@@ -132,6 +134,8 @@ def product_get(product_id: int, *, tier: ReadTier = ReadTier.REDIS, policy: Cac
         return read
     if tier == ReadTier.REPLICAS:
         return _product_from_replica(product_id, loader, policy)
+    if tier in (ReadTier.TRACKING, ReadTier.TRACKING_BCAST):
+        return _product_from_tracking(product_id, tier, loader, policy)
     return _product_from_redis(product_id, loader, policy, also=also)
 
 
@@ -164,6 +168,42 @@ def _product_from_replica(product_id: int, loader: Any, policy: CachePolicy) -> 
         except RedisError as exc:
             cache.breaker.failure(exc)
     return read
+
+
+def _product_from_tracking(product_id: int, tier: ReadTier, loader: Any, policy: CachePolicy) -> Read:
+    """The server-invalidated copy; on a miss one tracked ``GET``, and the cache-aside read if Redis has no fresh entry.
+
+    The copy holds the cache envelope as Redis has it, so it is served while
+    the envelope is fresh; after that the ordinary path refreshes the entry
+    (lease, XFetch), whose ``SET`` invalidates every process's copy.
+    """
+    tracker = caching.tracking_cache(tier)
+    cache = caching.cache()
+    if tracker is None or not cache.breaker.allow():
+        return _product_from_redis(product_id, loader, policy)
+    now = cache.clock()
+
+    def fresh(raw: Any) -> tuple[Any, bool]:
+        entry = decode(raw)
+        return entry, entry is not None and entry["x"] > now
+
+    try:
+        entry, hit = tracker.read(keys.product_key(product_id), accept=fresh)
+    except RedisError as exc:
+        cache.breaker.failure(exc)
+        return _product_from_redis(product_id, loader, policy)
+    cache.breaker.success()
+    if entry is not None and entry["x"] > cache.clock():
+        return Read(entry["v"], CacheState.HIT, tier=tier.value if hit else "redis")
+    return _product_from_redis(product_id, loader, policy)
+
+
+def server_tracking() -> dict[str, int] | None:
+    """What client tracking costs the server now (``INFO``: clients, tracked keys, BCAST prefixes)."""
+    try:
+        return tracking.server_tracking_info(caching.cache().client)
+    except RedisError:
+        return None
 
 
 def catalog_generation() -> int | None:
@@ -214,6 +254,18 @@ def pending_views(product_id: int) -> int | None:
         return writebehind.pending(caching.cache().client, keys.view_counter_keys(), product_id)
     except RedisError:
         return None
+
+
+def switches_expiry() -> FieldExpiry | None:
+    """When each stored switch reverts to its setting: per switch (``HTTL``) or all at once (``TTL``)."""
+    client, key = caching.cache().client, keys.switches_key()
+    try:
+        per_field = hashttl.supported(client, key)
+        fields = sorted(client.hkeys(key))
+        left = hashttl.field_ttls(client, key, fields, per_field=per_field)
+    except RedisError:
+        return None
+    return FieldExpiry("field" if per_field else "key", left)
 
 
 def write_strategy() -> caching.WriteStrategy:
@@ -391,6 +443,36 @@ def cart_fingerprint(view: CartView) -> str:
 def order_lines(order: Order) -> list[OrderItem]:
     """An order's lines with their products (one query)."""
     return list(order.items.select_related("product__category").order_by("id"))
+
+
+@dataclass
+class FieldExpiry:
+    """When the fields of a hash expire, and by which path this server offers (``redis_patterns.hashttl``)."""
+
+    path: str                       # "field": each field its own TTL (HEXPIRE); "key": the hash's TTL for all
+    fields: dict[Any, int | None]   # field -> seconds left (None: no expiry)
+    key_ttl: int | None = None      # the key's own TTL (the outer bound on both paths)
+
+
+def cart_expiry(*, owner: str | None) -> FieldExpiry:
+    """Seconds left per cart line (``HTTL``) where lines expire on their own, else the cart's ``TTL`` for all.
+
+    Two round trips: ``HKEYS`` + ``TTL``, then ``HTTL`` for those fields (the
+    hash-field TTL probe adds one, once per process).
+    """
+    client = get_redis()
+    cart_key = keys.cart(owner or "nobody")
+    per_field = hashttl.supported(client, cart_key)
+    if not owner:
+        return FieldExpiry("field" if per_field else "key", {})
+    pipe = client.pipeline(transaction=False)
+    pipe.hkeys(cart_key)
+    pipe.ttl(cart_key)
+    fields, key_ttl = pipe.execute()
+    fields = sorted(fields, key=int)
+    lines = hashttl.field_ttls(client, cart_key, fields, per_field=per_field)
+    return FieldExpiry("field" if per_field else "key", {int(f): t for f, t in lines.items()},
+                       key_ttl if key_ttl >= 0 else None)
 
 
 def checkout_products(limit: int = 12) -> list[Product]:

@@ -41,7 +41,7 @@ from django.db.models import F
 from redis.exceptions import RedisError
 
 from config.api import ApiError
-from redis_patterns import hotkeys, writebehind
+from redis_patterns import hashttl, hotkeys, writebehind
 from redis_patterns.cache import CacheState
 from redis_patterns.tracing import tracing
 from shop import autocomplete, browsing, caching, keys, selectors, stack, visitors
@@ -281,18 +281,37 @@ def catalog_changed() -> None:
 
 
 def switches_set(*, write_strategy: WriteStrategy | None = None, xfetch: bool | None = None,
-                 view_counting: caching.ViewCounting | None = None) -> None:
-    """The demo page's switches (staff only); other processes follow within ``SWITCHES_TTL``."""
+                 view_counting: caching.ViewCounting | None = None) -> list[str]:
+    """The demo page's switches (staff only); returns the switches that changed.
+
+    A flipped switch reverts to its Django setting ``SWITCH_REVERT_SECONDS``
+    after it was flipped, so an experiment on the shared demo never stays on
+    by accident.  Where the server has hash-field TTL each switch keeps its
+    own time (``HEXPIRE`` on the fields written: flipping one later does not
+    prolong another); elsewhere the whole hash expires that long after the
+    last change.  Only switches whose value changes are written.  Other
+    processes follow within ``SWITCHES_TTL``.
+    """
+    caching.forget_switches()
+    current = caching.switches()
     fields: dict[str, str] = {}
-    if write_strategy is not None:
+    if write_strategy is not None and WriteStrategy(write_strategy) != current.write_strategy:
         fields["write_strategy"] = WriteStrategy(write_strategy).value
-    if xfetch is not None:
+    if xfetch is not None and xfetch != current.xfetch:
         fields["xfetch"] = "on" if xfetch else "off"
-    if view_counting is not None:
+    if view_counting is not None and caching.ViewCounting(view_counting) != current.view_counting:
         fields["view_counting"] = caching.ViewCounting(view_counting).value
     if fields:
-        caching.cache().client.hset(keys.switches_key(), mapping=fields)
+        client, key = caching.cache().client, keys.switches_key()
+        per_field = hashttl.supported(client, key)
+        pipe = client.pipeline(transaction=True)
+        pipe.hset(key, mapping=fields)
+        if per_field:
+            hashttl.expire_fields(pipe, key, caching.SWITCH_REVERT_SECONDS, list(fields))
+        pipe.expire(key, caching.SWITCH_REVERT_SECONDS)  # the outer bound, on every server
+        pipe.execute()
     caching.forget_switches()
+    return list(fields)
 
 
 # --- write-behind: view counters ------------------------------------------------------------

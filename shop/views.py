@@ -226,6 +226,7 @@ def _caching_state(pid: int | None) -> dict:
         context["switches"] = caching.switches()
         context["write_strategy"] = context["switches"].write_strategy
         context["generation"] = selectors.catalog_generation()
+        context["switches_expiry"] = selectors.switches_expiry()
         context.update(selectors.view_counter_state(pid))
     context["flushes"] = selectors.recent_flushes()
     return context
@@ -259,9 +260,10 @@ def caching_demo(request: HttpRequest) -> HttpResponse:
             except (ValueError, KeyError):
                 return refused(400, bad_input="unknown strategy")
             if action == "switches":
-                services.switches_set(write_strategy=strategy, xfetch=xfetch, view_counting=counting)
+                changed = services.switches_set(write_strategy=strategy, xfetch=xfetch, view_counting=counting)
                 messages.info(request, f"Writes now use {strategy.value}; XFetch {'on' if xfetch else 'off'}; "
-                                       f"views counted {counting.value}.")
+                                       f"views counted {counting.value}"
+                                       f" ({', '.join(changed) or 'nothing'} changed).")
             else:
                 price = request.POST.get("price", "")
                 try:
@@ -308,12 +310,16 @@ def stampede_demo(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def hotkeys_demo(request: HttpRequest) -> HttpResponse:
-    """The same product read 200 times through each tier: where did the reads land?"""
+    """The same product read 200 times through each tier, and a write timed until every reader sees it."""
     pid = _demo_product_id(request)
-    context: dict = {"product_id": pid, "reads": 200}
+    context: dict = {"product_id": pid, "reads": 200, "max_silence": caching.TRACKING_MAX_SILENCE}
     if request.method == "POST" and pid is not None and cached_redis_health()[0]:
         results = [demos.hotkey_run(tier=tier, product_id=pid, reads=200) for tier in ReadTier]
+        staleness = {tier.value: demos.staleness_run(tier=tier) for tier in ReadTier}
+        context["rows"] = [{"r": r, "s": staleness[r.tier]} for r in results]
         context["results"] = results
         bus = caching.invalidation_bus()
         context["bus_messages"] = bus.messages if bus else 0
+        context["trackers"] = {mode: c.snapshot() for mode, c in caching.tracking_caches().items()}
+        context["server_tracking"] = selectors.server_tracking()
     return render(request, "shop/hotkeys.html", context)

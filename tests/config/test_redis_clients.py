@@ -140,3 +140,21 @@ def test_channel_layer_round_trip_on_the_private_server():
         return message
 
     assert asyncio.run(scenario()) == {"type": "hello", "n": 1}
+
+
+def test_build_connection_gives_one_resp3_connection_of_its_own(redis_server, raw_redis, settings):
+    from config.redis import build_connection
+
+    conn = build_connection(protocol=3, socket_timeout=2)
+    conn.connect()
+    try:
+        assert conn.handshake_metadata["proto"] == 3
+        conn.send_command("CLIENT", "ID")
+        own_id = conn.read_response()
+        names = {c["id"]: c["name"] for c in raw_redis.client_list()}
+        assert names[str(own_id)] == "django-redis-reference"  # the factory's settings, not bare defaults
+    finally:
+        conn.disconnect()
+    settings.REDIS = {**settings.REDIS, "cluster_nodes": [("127.0.0.1", 7000)]}
+    with pytest.raises(ValueError):
+        build_connection()
