@@ -23,7 +23,8 @@ from shop.caching import ReadTier, WriteStrategy
 from shop.models import Product
 from tests.conftest import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The reader processes report through keys of their own (t:test:...): outside the key registry.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.scratch_keys]
 
 TRACKING_TIERS = [ReadTier.TRACKING, ReadTier.TRACKING_BCAST]
 
