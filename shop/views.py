@@ -145,7 +145,7 @@ def caching_demo(request: HttpRequest) -> HttpResponse:
         context["entry"] = selectors.cache_entry_state(pid)
         context["switches"] = caching.switches()
         context["write_strategy"] = context["switches"].write_strategy
-        context["generation"] = selectors.catalog_generation()
+        context["generation"] = selectors.catalog_generation(local=False)
         context.update(selectors.view_counter_state(pid))
     context["flushes"] = selectors.recent_flushes()
     return render(request, "shop/caching.html", context)
