@@ -125,10 +125,12 @@ def _score(ref: BoardRef, raw: float | str) -> int:
 
 def _entries(ref: BoardRef, first_rank: int, flat: list[str]) -> list[Entry]:
     """``[member, score, member, score, ...]`` (a ``WITHSCORES`` reply) as entries ranked from ``first_rank``."""
+    players, scores = flat[0::2], flat[1::2]
     if ref.encoded:
-        return [Entry(first_rank + i, flat[j], int(float(flat[j + 1])) // TIE_BITS)
-                for i, j in enumerate(range(0, len(flat), 2))]
-    return [Entry(first_rank + i, flat[j], int(float(flat[j + 1]))) for i, j in enumerate(range(0, len(flat), 2))]
+        points = [int(float(s)) // TIE_BITS for s in scores]
+    else:
+        points = [int(float(s)) for s in scores]
+    return list(map(Entry, range(first_rank, first_rank + len(players)), players, points))
 
 
 def _needs_prepare(ref: BoardRef) -> bool:
