@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint bench browser clean
+.PHONY: run test test-postgres install lint bench browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ run: install
 test: install
 	@scripts/ensure-browser.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make test-postgres DATABASE_URL=postgres://...: the worker and checkout tests on PostgreSQL.
+PG_TESTS := tests/workers tests/shop/test_checkout.py tests/shop/test_checkout_concurrency.py tests/shop/test_invalidation.py
+test-postgres: install
+	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL=postgres://user@host:5432/db"; exit 2; }
+	DATABASE_URL="$(DATABASE_URL)" $(BIN)/python -m pytest $(PG_TESTS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
