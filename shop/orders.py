@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from realtime.services import notify
@@ -45,8 +46,8 @@ def order_process(*, order_id: int, consumer: str = "", message_id: str = "") ->
     Raises ``OrderNotFoundError`` for an unknown order (the worker retries
     it, then dead-letters it).
 
-    The database work is one transaction of four statements, whatever the
-    number of items: read the order, read its items, the guarded transition
+    The database work is one transaction of three statements, whatever the
+    number of items: read the order (and whether it has items), the guarded transition
     ``UPDATE ... WHERE status IN (pending, processing)`` (only the caller that
     moves it does the work: a redelivery finds it done and changes nothing),
     then the side effect (the ``Fulfilment`` row; an order with no items
@@ -59,13 +60,14 @@ def order_process(*, order_id: int, consumer: str = "", message_id: str = "") ->
     then the final status, in that order.
     """
     with transaction.atomic():
-        order = Order.objects.filter(pk=order_id).only("pk", "owner", "status").first()
+        # the order and whether it has items: one query
+        order = (Order.objects.filter(pk=order_id).only("pk", "owner", "status")
+                 .annotate(has_items=Exists(OrderItem.objects.filter(order_id=OuterRef("pk")))).first())
         if order is None:
             raise OrderNotFoundError(f"order {order_id} does not exist")
         if order.status in (Order.Status.COMPLETED, Order.Status.FAILED):
             return "duplicate"
-        has_items = OrderItem.objects.filter(order_id=order.pk).exists()
-        reason = "" if has_items else "the order has no items"
+        reason = "" if order.has_items else "the order has no items"
         final = Order.Status.COMPLETED if not reason else Order.Status.FAILED
         # The guard: only the caller that moves the order to its final status does the work.
         changed = Order.objects.filter(pk=order.pk, status__in=(Order.Status.PENDING, Order.Status.PROCESSING)).update(
