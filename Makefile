@@ -34,8 +34,9 @@ test-postgres: install
 lint: install
 	$(BIN)/ruff check .
 
-## make bench: every benchmark, results written to docs/benchmarks.md.
+## make bench: every benchmark, results written to docs/benchmarks.md (peers needs the bench extra).
 bench: install
+	$(BIN)/python -m pip install -q -e ".[dev,bench]" >> var/pip.log 2>&1
 	$(BIN)/python -m bench
 
 browser:
