@@ -39,6 +39,8 @@ BENCHMARKS: dict[str, str] = {
     "streams": "stream workers: framework vs raw XREADGROUP/XACK floor, orders/s with 1 and 2 processes, profile, latency",
     "shop_cache": "product detail under HTTP load: cache hit vs miss vs no cache vs a trivial view",
     "shop_stampede": "200 concurrent reads of a just-expired key: database loads and p99, single-flight vs naive",
+    "peers": "the project against what a reader would install instead: django-ratelimit, walrus, Django's cache "
+             "API, redis-py's Lock, Celery, channels-redis's two layers",
 }
 
 
