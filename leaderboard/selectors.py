@@ -126,10 +126,12 @@ def _score(ref: BoardRef, raw: float | str) -> int:
 def _entries(ref: BoardRef, first_rank: int, flat: list[str]) -> list[Entry]:
     """``[member, score, member, score, ...]`` (a ``WITHSCORES`` reply) as entries ranked from ``first_rank``."""
     players, scores = flat[0::2], flat[1::2]
-    if ref.encoded:
-        points = [int(float(s)) // TIE_BITS for s in scores]
-    else:
-        points = [int(float(s)) for s in scores]
+    try:
+        # Redis prints an integral score below 2**53 as plain digits: int() reads it directly
+        values = list(map(int, scores))
+    except ValueError:
+        values = [int(float(s)) for s in scores]
+    points = [v // TIE_BITS for v in values] if ref.encoded else values
     return list(map(Entry, range(first_rank, first_rank + len(players)), players, points))
 
 
