@@ -33,10 +33,12 @@ BENCHMARKS: dict[str, str] = {
     "redis_py_versions": "which redis-py release to pin: GET round trip and pipelined SETs",
     "tracing_overhead": "cost of the per-request command trace, as a ratio",
     "leaderboard": "leaderboard at 1k and 1M players: top-10, rank, around-me vs a GET; memory per player",
-    "ratelimit": "rate limiters: latency per decision vs a GET, throughput of 2 processes on one key",
+    "ratelimit": "rate limiters: latency per decision vs a GET, the middleware path, throughput of 2 processes on one key",
     "locks": "lock acquire+release vs a plain GET, and Redlock on 3 servers vs one",
-    "realtime_fanout": "notifications: one broadcast to 100 and 1,000 WebSocket clients, and publish-to-client latency",
-    "streams": "stream workers: framework vs raw XREADGROUP/XACK floor, orders/s with 1 and 2 processes, profile, latency",
+    "realtime_fanout": "notifications: one broadcast to 1,000 and 5,000 WebSocket clients with each channel layer, "
+                       "and publish-to-client latency",
+    "streams": "stream workers: framework vs raw XREADGROUP/XACK floor, orders/s with 1, 2 and 4 processes "
+               "(PostgreSQL with DATABASE_URL), profile, latency",
     "shop_cache": "product detail under HTTP load: cache hit vs miss vs no cache vs a trivial view",
     "shop_stampede": "200 concurrent reads of a just-expired key: database loads and p99, single-flight vs naive",
     "peers": "the project against what a reader would install instead: django-ratelimit, walrus, Django's cache "
@@ -73,7 +75,7 @@ def write_index() -> None:
              " median and the spread: absolute numbers move with the machine and its other load.", "",
              *md_table(["benchmark", "target", "goal", "measured", "machine state", "met", "run"], rows,
                        align="lllrlll"), ""]
-    lines += ["Benchmarks without targets (comparisons and counts):", ""]
+    lines += ["Every benchmark's page:", ""]
     for name, what in BENCHMARKS.items():
         page = OUT / f"{name}.md"
         status = "" if page.exists() else " (not run yet)"
