@@ -29,8 +29,9 @@ that the other does not.
    that does not read (1,500 messages).  The WebSocket end to end is in
    ``realtime_fanout`` (both layers).
 5. **Background work**: a Celery task (Redis broker, the project's Celery
-   settings) against the orders stream worker: end-to-end latency at a fixed
-   rate and what each does when its worker is killed mid-task.
+   settings) against the stream worker doing the same job: end-to-end latency
+   at a fixed rate, throughput with 1 and 2 worker processes, and what each
+   does when its worker is killed mid-job.
 """
 
 from __future__ import annotations
@@ -439,91 +440,184 @@ def bench_layers(url: str, n: int = 1000, backlog: int = 1500) -> list[str]:
 
 # --- 5. background work ---------------------------------------------------------------------------
 
+STREAM = "bench:{peers}:jobs"
+DONE = {"celery": "bench:{peers}:celery-done", "stream": "bench:{peers}:stream-done"}
 
-def bench_workers(env: dict[str, str], tmp: Path, rate: float = 20, seconds: float = 10) -> list[str]:
-    """Celery (the project's settings) vs the orders stream worker, each in its own process."""
+
+class Side:
+    """Start workers of one system and hand it jobs: Celery (``bench.peers_tasks``) or the stream worker."""
+
+    def __init__(self, kind: str, env: dict[str, str], tmp: Path) -> None:
+        self.kind, self.env, self.tmp = kind, {**env, "PEERS_DONE_KEY": DONE[kind]}, tmp
+        self.procs: list[subprocess.Popen] = []
+        os.environ["PEERS_DONE_KEY"] = DONE["celery"]  # the Celery client side (bench.peers_tasks) reads it
+        if kind == "celery":
+            from bench import peers_tasks
+
+            self.tasks = peers_tasks
+
+    def start(self, n: int = 1) -> None:
+        for _ in range(n):
+            i = len(self.procs)
+            if self.kind == "celery":
+                cmd = [sys.executable, "-m", "celery", "-A", "bench.peers_tasks", "worker", "-c", "1", "-P", "solo",
+                       "-n", f"peers{i}@%h", "--without-heartbeat", "--without-mingle", "--without-gossip",
+                       "-l", "warning"]
+            else:
+                cmd = [sys.executable, "-m", "bench.peers_stream", STREAM, "peers", f"w{i}"]
+            log = (self.tmp / f"{self.kind}-{i}.log").open("wb")
+            self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        self._ready(len([p for p in self.procs if p.poll() is None]))
+
+    def _ready(self, n: int) -> None:
+        from config.redis import get_redis
+
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.kind == "celery":
+                if len(self.tasks.app.control.ping(timeout=0.5) or []) >= n:
+                    return
+            else:
+                try:
+                    consumers = get_redis().xinfo_consumers(STREAM, "peers")
+                    if len(consumers) >= len(self.procs):
+                        return
+                except Exception:  # noqa: S110 - the group does not exist before the first worker starts
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.kind} workers did not start")
+
+    def submit(self, job_id: str, job: str = "record") -> None:
+        from config.redis import get_redis
+
+        if self.kind == "celery":
+            if job == "slow":
+                self.tasks.slow.delay(job_id)
+            else:
+                self.tasks.record.delay(job_id, time.time())
+        else:
+            get_redis().xadd(STREAM, {"id": job_id, "job": job})
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []
+
+
+def _reset(client: Any) -> None:
+    for key in (*DONE.values(), STREAM, "bench:{peers}:slow", "bench:{peers}:sslow", "bench:{peers}:slow-started",
+                "bench:{peers}:sslow-started"):
+        client.delete(key)
+    client.xgroup_create(STREAM, "peers", id="$", mkstream=True)
+
+
+def _wait_done(client: Any, kind: str, n: int, timeout: float = 120) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while client.hlen(DONE[kind]) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return {k: float(v) for k, v in client.hgetall(DONE[kind]).items()}
+
+
+def bench_workers(env: dict[str, str], tmp: Path, rate: float = 20, seconds: float = 10, jobs: int = 1000) -> list[str]:
+    """Celery (the project's settings) and the stream worker, each in worker processes of its own."""
     from config.redis import get_redis
-    from workers import keys as wkeys
 
     client = get_redis()
-    results = {}
-    # -- Celery: a task that records when it ran (a Redis HSET), enqueued with .delay() at a fixed rate
-    celery_env = {**env, "PEERS_DONE_KEY": "bench:{peers}:celery-done"}
-    log = (tmp / "celery.log").open("wb")
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "bench.peers_tasks", "worker", "-c", "1",
-                               "-P", "solo", "--without-heartbeat", "--without-mingle", "--without-gossip",
-                               "-l", "warning"], cwd=ROOT, env=celery_env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        sys.path.insert(0, str(ROOT))
-        os.environ["PEERS_DONE_KEY"] = celery_env["PEERS_DONE_KEY"]
-        from bench import peers_tasks
-
-        deadline = time.monotonic() + 60
-        while not peers_tasks.app.control.ping(timeout=0.5):
-            if time.monotonic() > deadline:
-                raise RuntimeError("celery worker did not start: " + (tmp / "celery.log").read_text()[-2000:])
-        sent = {}
-        t_next = time.time()
-        end = t_next + seconds
-        i = 0
-        while t_next < end:
-            now = time.time()
-            if now < t_next:
-                time.sleep(t_next - now)
-            sent[str(i)] = time.time()
-            peers_tasks.record.delay(str(i), sent[str(i)])
-            i += 1
-            t_next += 1 / rate
-        deadline = time.monotonic() + 60
-        while client.hlen(celery_env["PEERS_DONE_KEY"]) < len(sent) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        done = {k: float(v) for k, v in client.hgetall(celery_env["PEERS_DONE_KEY"]).items()}
-        lat = [(done[k] - sent[k]) * 1000 for k in sent if k in done]
-        results["Celery task (`.delay()`, 1 solo worker)"] = lat, len(sent) - len(done)
-        # killed mid-task: a task that sleeps 2 s; SIGKILL the worker during it; start a new one
-        client.delete("bench:{peers}:slow")
-        peers_tasks.slow.delay("k1")
-        deadline = time.monotonic() + 20
-        while not client.exists("bench:{peers}:slow-started") and time.monotonic() < deadline:
-            time.sleep(0.02)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "bench.peers_tasks", "worker", "-c", "1",
-                                   "-P", "solo", "--without-heartbeat", "--without-mingle", "--without-gossip",
-                                   "-l", "warning"], cwd=ROOT, env=celery_env, stdout=log, stderr=subprocess.STDOUT)
-        time.sleep(8)
-        celery_killed = int(client.get("bench:{peers}:slow") or 0)
-    finally:
-        worker.send_signal(signal.SIGTERM)
+    latency_rows, throughput, killed = [], {}, {}
+    for kind in ("celery", "stream"):
+        label = "Celery task (`.delay()`, solo pool)" if kind == "celery" else "stream worker (`XADD`, `StreamWorker`)"
+        # end-to-end latency at a fixed rate, one worker process
+        _reset(client)
+        side = Side(kind, env, tmp)
         try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
-    del wkeys
-    rows = [(label, len(lat) + lost, f"{percentile(lat, 0.5):.1f}", f"{percentile(lat, 0.99):.1f}", lost)
-            for label, (lat, lost) in results.items()]
+            side.start(1)
+            sent: dict[str, float] = {}
+            t_next = time.time()
+            end = t_next + seconds
+            i = 0
+            while t_next < end:
+                now = time.time()
+                if now < t_next:
+                    time.sleep(t_next - now)
+                sent[str(i)] = time.time()
+                side.submit(str(i))
+                i += 1
+                t_next += 1 / rate
+            done = _wait_done(client, kind, len(sent))
+            lat = [(done[k] - sent[k]) * 1000 for k in sent if k in done]
+            latency_rows.append([label, len(sent), f"{percentile(lat, 0.5):.1f}", f"{percentile(lat, 0.99):.1f}",
+                                 len(sent) - len(lat)])
+        finally:
+            side.stop()
+        # throughput: `jobs` submitted at once, 1 and then 2 worker processes
+        for procs in (1, 2):
+            _reset(client)
+            side = Side(kind, env, tmp)
+            try:
+                side.start(procs)
+                t0 = time.perf_counter()
+                for j in range(jobs):
+                    side.submit(f"t{j}")
+                _wait_done(client, kind, jobs)
+                throughput[(kind, procs)] = jobs / (time.perf_counter() - t0)
+            finally:
+                side.stop()
+            sys.stderr.write(f"[peers] {kind} {procs} process(es): {throughput[(kind, procs)]:.0f} jobs/s\n")
+        # killed mid-task: a 2 s job, SIGKILL one moment in, a new worker started
+        _reset(client)
+        side = Side(kind, env, tmp)
+        prefix = "bench:{peers}:" + ("slow" if kind == "celery" else "sslow")
+        try:
+            side.start(1)
+            side.submit("k1", "slow")
+            deadline = time.monotonic() + 30
+            while not client.exists(prefix + "-started") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            side.procs[0].send_signal(signal.SIGKILL)
+            side.procs[0].wait()
+            side.procs = []
+            t_kill = time.monotonic()
+            side.start(1)
+            while int(client.get(prefix) or 0) < 1 and time.monotonic() - t_kill < 15:
+                time.sleep(0.05)
+            ran = int(client.get(prefix) or 0)
+            killed[kind] = (f"ran **{ran}** time(s) within 15 s of the kill"
+                            + (f" (after {time.monotonic() - t_kill:.1f} s)" if ran else ""))
+        finally:
+            side.stop()
+    for row in latency_rows:
+        kind = "celery" if row[0].startswith("Celery") else "stream"
+        row += [f"{throughput[(kind, 1)]:,.0f}", f"{throughput[(kind, 2)]:,.0f}",
+                f"{throughput[(kind, 2)] / throughput[(kind, 1)]:.2f}x", killed[kind]]
     return [
         "## 5. Background work", "",
-        f"A Celery task enqueued with `.delay()` at {rate:.0f}/s for {seconds:.0f} s, one worker process (solo "
-        "pool), the project's Celery settings (Redis broker, JSON); latency from `.delay()` to the task "
-        "recording that it ran. The stream worker's figures for the same question (checkout → completed at a "
-        "fixed rate, 1/2/4 processes) are in `docs/benchmarks/streams.md` (section 2 and 4).", "",
-        *md_table(["", "tasks", "p50 ms", "p99 ms", "lost"], rows),
-        "",
-        f"Killed mid-task: a 2 s task, its worker SIGKILLed one moment in, a new worker started: the task ran to "
-        f"completion **{celery_killed} time(s)** within 8 s (the project's settings: `task_acks_late` as "
-        "configured, `visibility_timeout` one hour). The stream worker leaves the entry pending and "
-        "`XAUTOCLAIM`s it after `min_idle`; `order_process` absorbs the redelivery "
-        "(`tests/workers/test_worker_processes.py` kills one between handling and `XACK`: every order completes "
-        "exactly once).",
+        f"The same two jobs both ways (record when it ran: one `HSET`; or work 2 s), each system's workers in their "
+        f"own processes: Celery with the project's settings (Redis broker, JSON, `acks_late`, visibility timeout one "
+        f"hour), solo pool, one process per worker; the stream worker (`redis_patterns.streams`, `COUNT 100`, "
+        f"entries idle 3 s claimed by another consumer). Latency: from submit to the job recording that it ran, "
+        f"{rate:.0f}/s for {seconds:.0f} s, one worker process. Throughput: {jobs:,} jobs submitted at once, until all "
+        "have run (submitting included, one job at a time from this process; the job is a single `HSET`, so on "
+        "2 cores a second process mostly competes for CPU: `streams` shows the scaling when jobs wait on a "
+        "database). Killed: the 2 s job, its worker SIGKILLed while it runs, a new worker started (the stream "
+        "worker under the same consumer name, so it finds its own pending entry).", "",
+        *md_table(["", "jobs", "p50 ms", "p99 ms", "lost", "jobs/s, 1 process", "jobs/s, 2 processes",
+                   "2 vs 1", "killed mid-job"], latency_rows, align="lrrrrrrrl"),
         "",
         *md_table(["side", "guarantees the other does not"], align="ll", rows=[
-            ("Celery", "Retries with countdowns, ETAs, rate limits, chords/groups, result backends, beat; any "
-             "broker. With the Redis broker, an unacknowledged task comes back only after `visibility_timeout`."),
-            ("stream worker", "Per-entry acknowledgement, a pending list anyone can inspect (`XPENDING`), "
-             "redelivery after `min_idle` seconds (not an hour), dead letters after N deliveries, replay from any "
-             "id, consumer groups scaled by adding processes; orders only here."),
+            ("Celery", "Retries with countdowns, ETAs, rate limits, chords/groups, result backends, beat, any "
+             "broker. With the Redis broker and `acks_late`, a job whose worker died comes back only after the "
+             "visibility timeout (an hour here: set for the longest job); without `acks_late` it is lost."),
+            ("stream worker", "Per-entry acknowledgement; a pending list anyone can inspect (`XPENDING`); a dead "
+             "worker's entries claimed by another after `claim_idle_ms` (seconds, set per stream); dead letters "
+             "after N deliveries; replay from any id. At-least-once: handlers must be idempotent (the orders' "
+             "guarded transition is)."),
         ]),
         "",
     ]
