@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # pytest-xdist processes for `make test` and each run of `make test-servers` (0: one process).
 PYTEST_JOBS ?= 2
 
-.PHONY: run test test-servers install lint bench browser clean
+.PHONY: run test test-servers test-postgres install lint bench browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,11 +34,18 @@ test-servers: install
 	$(BIN)/python scripts/test_servers.py --jobs $(PYTEST_JOBS) $(addprefix --server ,$(SERVERS)) \
 		$(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
 
+## make test-postgres DATABASE_URL=postgres://...: the worker and checkout tests on PostgreSQL.
+PG_TESTS := tests/workers tests/shop/test_checkout.py tests/shop/test_checkout_concurrency.py tests/shop/test_invalidation.py
+test-postgres: install
+	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL=postgres://user@host:5432/db"; exit 2; }
+	DATABASE_URL="$(DATABASE_URL)" $(BIN)/python -m pytest $(PG_TESTS) $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 
-## make bench: every benchmark, results written to docs/benchmarks.md.
+## make bench: every benchmark, results written to docs/benchmarks.md (peers needs the bench extra).
 bench: install
+	$(BIN)/python -m pip install -q -e ".[dev,bench]" >> var/pip.log 2>&1
 	$(BIN)/python -m bench
 
 browser:

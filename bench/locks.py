@@ -20,7 +20,19 @@ from __future__ import annotations
 
 import redis
 
-from bench.common import arguments, compare, emit, md_table, per_second, percentile, private_servers, spread
+from bench.common import (
+    add_state_argument,
+    arguments,
+    compare,
+    emit,
+    get_floors,
+    machine_state,
+    md_table,
+    per_second,
+    percentile,
+    private_servers,
+    spread,
+)
 from redis_patterns.lock import Lock, Redlock
 
 KEY, FENCE = "bench:lock:{b}", "bench:lock:{b}:fence"
@@ -36,12 +48,16 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--pairs", type=int, default=11)
     parser.add_argument("--ops", type=int, default=2000)
     parser.add_argument("--redlock-ops", type=int, default=500)
+    add_state_argument(parser)
     args = parser.parse_args(argv)
+    if args.state == "both":
+        parser.error("locks runs in one state at a time")
 
-    with private_servers(3, "bench-lock") as servers:
+    with private_servers(3, "bench-lock") as servers, machine_state(args.state) as ms:
         clients = [redis.Redis(host=s.host, port=s.port, decode_responses=True, socket_timeout=1) for s in servers]
         main_client = clients[0]
         main_client.set("bench:plain", "x")
+        floors = get_floors(main_client, servers[0].port)
         lock = Lock(main_client, KEY, FENCE, ttl_ms=10_000)
         redlock = Redlock(clients, KEY, FENCE, ttl_ms=10_000)
 
@@ -67,6 +83,7 @@ def main(argv: list[str] | None = None) -> str:
         fences = int(main_client.get(FENCE))
 
     return emit([
+        ms.describe() + ".", "", floors.line() + ".", "",
         f"{args.pairs} alternating pairs; {args.ops} calls per block for the single server, "
         f"{args.redlock_ops} for Redlock; per-call timings. Private redis-server processes on loopback, "
         "redis-py with hiredis, scripts as Functions (FCALL). The machine has 2 cores shared with other "

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import ROOT, arguments, emit, md_table, raw_get_floor_us
+from bench.common import ROOT, add_state_argument, arguments, emit, machine_state, md_table, raw_get_floor_us
 from redis_patterns.servers import RedisServer
 
 VENVS = ROOT / "var" / "bench"
@@ -145,13 +145,17 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--versions", nargs="+", default=DEFAULT_VERSIONS)
     parser.add_argument("--client-kwargs", default="{}", help="JSON kwargs for Redis.from_url in every probe")
+    add_state_argument(parser)
     args = parser.parse_args(argv)
+    if args.state == "both":
+        parser.error("redis_py_versions runs in one state at a time")
 
     def progress(msg: str) -> None:
         sys.stderr.write(f"[redis-py versions] {msg}\n")
 
-    data = run(args.versions, args.rounds, json.loads(args.client_kwargs), progress)
-    return emit(table(data))
+    with machine_state(args.state) as ms:
+        data = run(args.versions, args.rounds, json.loads(args.client_kwargs), progress)
+    return emit([ms.describe() + ".", "", *table(data)])
 
 
 if __name__ == "__main__":

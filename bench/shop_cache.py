@@ -36,7 +36,18 @@ import tempfile
 
 import redis
 
-from bench.common import ROOT, arguments, django_env, emit, manage, md_table, percentile, web_server
+from bench.common import (
+    ROOT,
+    add_state_argument,
+    arguments,
+    django_env,
+    emit,
+    machine_state,
+    manage,
+    md_table,
+    percentile,
+    web_server,
+)
 from redis_patterns.servers import RedisServer
 
 HOT = 50
@@ -69,10 +80,14 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--products", type=int, default=2000)
+    add_state_argument(parser)
     args = parser.parse_args(argv)
+    if args.state == "both":
+        parser.error("shop_cache runs in one state at a time")
 
     var_dir = tempfile.mkdtemp(prefix="bench-shop-")
     with contextlib.ExitStack() as stack:
+        ms = stack.enter_context(machine_state(args.state))
         server = stack.enter_context(RedisServer(name="bench-shop"))
         env_on, env_off = _env(server, var_dir, True), _env(server, var_dir, False)
         manage(env_on, "migrate", "-v0")
@@ -136,6 +151,8 @@ def main(argv: list[str] | None = None) -> str:
         m, lo, hi = ratio(a, b)
         ratios.append((f"{a} / {b}", f"{m:.2f}x", f"{lo:.2f}–{hi:.2f}"))
     return emit([
+        ms.describe() + ".",
+        "",
         f"{args.rounds} rounds × {args.requests} requests per mode, {args.concurrency} keep-alive connections from "
         "`bench/httpload.py` in its own process; uvicorn, 1 worker per server (cache on / cache off); "
         f"SQLite with {args.products} products; one private redis-server on loopback. Client and servers share "

@@ -22,7 +22,16 @@ from __future__ import annotations
 import statistics
 import sys
 
-from bench.common import ab_order, arguments, emit, manage, md_table, setup_django
+from bench.common import (
+    ab_order,
+    add_state_argument,
+    arguments,
+    emit,
+    machine_state,
+    manage,
+    md_table,
+    setup_django,
+)
 from redis_patterns.servers import RedisServer
 
 
@@ -31,10 +40,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--load-ms", type=float, default=50.0)
+    add_state_argument(parser)
     args = parser.parse_args(argv)
+    if args.state == "both":
+        parser.error("shop_stampede runs in one state at a time")
 
     rows = []
-    with RedisServer(name="bench-stampede") as server:
+    with RedisServer(name="bench-stampede") as server, machine_state(args.state) as ms:
         env = setup_django(server)
         manage(env, "migrate", "-v0")
         manage(env, "seed_demo", "--products", "50", "--quiet")
@@ -57,6 +69,8 @@ def main(argv: list[str] | None = None) -> str:
                              f"{min(p99s):.1f}–{max(p99s):.1f}"))
 
     return emit([
+        ms.describe() + ".",
+        "",
         f"{args.requests} concurrent readers (threads released by a barrier) on one key, {args.pairs} alternating "
         f"pairs per scenario; loader = real SQLite product query + {args.load_ms:.0f} ms simulated query cost; "
         "one private redis-server on loopback; 2 shared cores.",

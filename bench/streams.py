@@ -1,17 +1,22 @@
 """Stream workers: the framework against the raw floor, real order throughput, where time goes, latency.
 
     python -m bench streams [--pairs 7] [--entries 20000] [--orders 600] [--rate 40] [--seconds 15]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test python -m bench streams   # on PostgreSQL
 
-One private ``redis-server`` and a file SQLite database (WAL) in a temp dir.
+One private ``redis-server``; the database is PostgreSQL when ``DATABASE_URL``
+names one (the benchmark creates a database of its own on that server,
+``bench_streams_<pid>``, and drops it at the end), else a file SQLite
+database (WAL) in a temp dir.  In a pinned machine state (``--state``).
 
 1. **Framework vs raw floor** (in-process, alternating pairs): the raw floor is
    a bare loop of ``XREADGROUP COUNT n`` + one multi-id ``XACK`` (no handler,
    no bookkeeping); the framework is ``StreamWorker.run_once`` with a no-op
    handler (its tracing, error handling, stats counters).  At ``COUNT`` 100
    and 1.  Ratio per pair, median and spread.
-2. **Order throughput** with the real handler: 1 and 2 ``run_stream_worker``
+2. **Order throughput** with the real handler: 1, 2 and 4 ``run_stream_worker``
    processes, N orders produced at once, orders/s until all are completed
-   (alternating 1, 2, 2, 1, ...).
+   (rounds in rotating order: 1 2 4, 4 2 1, ...).  Target on PostgreSQL:
+   2 processes at least 1.6x one.
 3. **Where the time goes** with the real handler: ``cProfile`` of one
    in-process worker over N orders, self time grouped by library; database
    queries and Redis round trips per order counted.
@@ -36,7 +41,20 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from bench.common import ROOT, ab_order, arguments, emit, md_table, percentile, setup_django, spread
+from bench.common import (
+    ROOT,
+    ab_order,
+    add_state_argument,
+    arguments,
+    emit,
+    machine_state,
+    md_table,
+    percentile,
+    setup_django,
+    spread,
+    target,
+    target_table,
+)
 from redis_patterns.servers import RedisServer
 
 NOOP_STREAM = "bench:{b}:stream"
@@ -187,14 +205,15 @@ def _completed() -> int:
 # --- 2. throughput with 1 and 2 processes --------------------------------------------------------
 
 
-def bench_processes(env: dict[str, str], orders: int, pairs: int) -> list[tuple]:
+def bench_processes(env: dict[str, str], orders: int, rounds: int, counts: tuple[int, ...] = (1, 2, 4)) -> dict:
     from config.redis import get_redis
     from workers import keys
 
     client = get_redis()
-    rates: dict[int, list[float]] = {1: [], 2: []}
-    for pair in range(pairs):
-        for k in ab_order(pair, 1, 2):
+    rates: dict[int, list[float]] = {k: [] for k in counts}
+    for rnd in range(rounds):
+        order = counts if rnd % 2 == 0 else tuple(reversed(counts))
+        for k in order:
             _reset(client)
             ids = _orders(orders)
             client.xgroup_create(keys.orders_stream(), "bench", id="$", mkstream=True)
@@ -211,13 +230,17 @@ def bench_processes(env: dict[str, str], orders: int, pairs: int) -> list[tuple]
                 rates[k].append(orders / (time.perf_counter() - t0))
             finally:
                 _stop(procs)
-            sys.stderr.write(f"\r[streams] processes pair {pair + 1}/{pairs}: {k} -> {rates[k][-1]:.0f} orders/s   ")
+            sys.stderr.write(f"\r[streams] processes round {rnd + 1}/{rounds}: {k} -> {rates[k][-1]:.0f} orders/s   ")
     sys.stderr.write("\n")
-    one, two = statistics.median(rates[1]), statistics.median(rates[2])
-    ratios = [b / a for a, b in zip(rates[1], rates[2], strict=True)]
-    return [(1, f"{one:.0f}", f"{min(rates[1]):.0f}–{max(rates[1]):.0f}", "1.00x", ""),
-            (2, f"{two:.0f}", f"{min(rates[2]):.0f}–{max(rates[2]):.0f}", f"**{statistics.median(ratios):.2f}x**",
-             spread(ratios))]
+    base = statistics.median(rates[counts[0]])
+    rows = []
+    ratios: dict[int, list[float]] = {}
+    for k in counts:
+        ratios[k] = [b / a for a, b in zip(rates[counts[0]], rates[k], strict=True)]
+        rows.append((k, f"{statistics.median(rates[k]):.0f}", f"{min(rates[k]):.0f}–{max(rates[k]):.0f}",
+                     f"**{statistics.median(ratios[k]):.2f}x**" if k != counts[0] else "1.00x",
+                     spread(ratios[k]) if k != counts[0] else ""))
+    return {"rows": rows, "ratio": {k: statistics.median(v) for k, v in ratios.items()}, "base": base}
 
 
 # --- 3. profile ---------------------------------------------------------------------------------
@@ -226,8 +249,8 @@ def bench_processes(env: dict[str, str], orders: int, pairs: int) -> list[tuple]
 def _bucket(filename: str) -> str:
     if "/realtime/" in filename:
         return "status notifications (publish_event: stream append + channel layer)"
-    if "/django/db/" in filename or "sqlite3" in filename:
-        return "database (Django ORM + sqlite3)"
+    if "/django/db/" in filename or "sqlite3" in filename or "/psycopg" in filename:
+        return "database (Django ORM + driver)"
     if "/redis/" in filename or "hiredis" in filename or filename.endswith("socket.py") or "selectors" in filename:
         return "Redis (redis-py + socket)"
     if "/channels/" in filename or "/channels_redis/" in filename or "/asgiref/" in filename or "asyncio" in filename \
@@ -330,69 +353,132 @@ def bench_latency(env: dict[str, str], rate: float, seconds: float) -> list[tupl
              f"{percentile(latencies, 0.99):.1f}", f"{max(latencies):.1f}")]
 
 
+def _database(tmp: Path) -> tuple[str, str, str | None]:
+    """``(DATABASE_URL for the run, label, PostgreSQL database to drop afterwards)``."""
+    import os
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return f"sqlite:///{tmp / 'db.sqlite3'}", "file SQLite (WAL)", None
+    import dj_database_url
+    import psycopg
+    from psycopg import sql
+
+    parsed = dj_database_url.parse(url)
+    name = f"bench_streams_{os.getpid()}"
+    params = {k: v for k, v in {"host": parsed.get("HOST"), "port": parsed.get("PORT"), "user": parsed.get("USER"),
+                                "password": parsed.get("PASSWORD")}.items() if v}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        version = conn.execute("SHOW server_version").fetchone()[0]
+    return url.rsplit("/", 1)[0] + f"/{name}", f"PostgreSQL {version}", name
+
+
+def _drop(url: str, name: str) -> None:
+    import dj_database_url
+    import psycopg
+    from django.db import connections
+    from psycopg import sql
+
+    connections.close_all()
+    parsed = dj_database_url.parse(url)
+    params = {k: v for k, v in {"host": parsed.get("HOST"), "port": parsed.get("PORT"), "user": parsed.get("USER"),
+                                "password": parsed.get("PASSWORD")}.items() if v}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = arguments(__doc__)
     parser.add_argument("--pairs", type=int, default=11)
     parser.add_argument("--entries", type=int, default=20_000, help="entries per floor run at COUNT 100")
     parser.add_argument("--orders", type=int, default=600, help="orders per throughput run")
-    parser.add_argument("--process-pairs", type=int, default=5)
+    parser.add_argument("--process-pairs", type=int, default=5, help="rounds of the 1/2/4-process runs")
     parser.add_argument("--profile-orders", type=int, default=500)
     parser.add_argument("--rate", type=float, default=40, help="checkouts per second for the latency run")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--only", choices=["floor", "processes", "profile", "latency"], action="append",
+                        help="run only these sections (repeatable)")
+    add_state_argument(parser)
     args = parser.parse_args(argv)
+    if args.state == "both":
+        parser.error("streams runs in one state at a time")
+    only = set(args.only or ["floor", "processes", "profile", "latency"])
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-streams-"))
-    with RedisServer(name="bench-streams") as server:
-        # a file SQLite database (WAL), shared with the worker processes
-        env = setup_django(server, migrate=True, VAR_DIR=str(tmp), DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}")
-        floor = bench_floor(args.pairs, args.entries)
-        procs = bench_processes(env, args.orders, args.process_pairs)
-        profile = bench_profile(args.profile_orders)
-        latency = bench_latency(env, args.rate, args.seconds)
+    url, db_label, drop = _database(tmp)
+    found = []
+    floor, procs, profile, latency = [], {"rows": [], "ratio": {}}, [], []
+    try:
+        with RedisServer(name="bench-streams") as server, machine_state(args.state) as ms:
+            # the worker processes share this database; they keep their connection between batches
+            env = setup_django(server, migrate=True, VAR_DIR=str(tmp), DATABASE_URL=url, DB_CONN_MAX_AGE="600")
+            if "floor" in only:
+                floor = bench_floor(args.pairs, args.entries)
+            if "processes" in only:
+                procs = bench_processes(env, args.orders, args.process_pairs)
+            if "profile" in only:
+                profile = bench_profile(args.profile_orders)
+            if "latency" in only:
+                latency = bench_latency(env, args.rate, args.seconds)
+    finally:
+        if drop:
+            _drop(url, drop)
+    if procs["ratio"]:
+        found.append(target("streams", f"orders/s, 2 worker processes vs 1 ({db_label})", procs["ratio"][2], 1.6,
+                            higher_is_better=True, state=args.state))
 
     out = [
-        "The machine has 2 cores shared by this benchmark, the worker processes and redis-server, and by other "
-        "engineers' jobs while it ran: absolute numbers are noisy; read the ratios.",
+        "## Targets", "", *target_table(found), "",
+        ms.describe() + ".", "",
+        f"Database: **{db_label}**. The machine has 2 cores shared by this benchmark, the worker processes, "
+        "redis-server and the database server, and by other engineers' jobs while it ran: absolute numbers are "
+        "noisy; read the ratios.",
         "",
-        "## 1. Framework with a no-op handler vs the raw floor",
-        "",
-        f"{args.pairs} alternating pairs (after a warm-up pair). Raw floor: `XREADGROUP COUNT n` then one "
-        "multi-id `XACK`, nothing else. Framework: `StreamWorker.run_once()` with a no-op handler (per-batch "
-        "trace, per-entry error handling, claim/trim scheduling, stats `HINCRBY`+`EXPIRE` pipelined into an "
-        "`XACK` once a second). Target: ≥ 0.8x.",
-        "",
-        *md_table(["COUNT", "entries per run", "raw floor msg/s", "framework msg/s", "framework / floor (median)",
-                   "IQR"], floor, align="rrrrrr"),
-        "",
-        "## 2. Order throughput with the real handler: 1 vs 2 worker processes",
-        "",
-        f"{args.orders} orders produced at once; `run_stream_worker` processes (COUNT 100), file SQLite (WAL); "
-        f"orders/s from the first XADD to the last `completed`; {args.process_pairs} alternating pairs.",
-        "",
-        *md_table(["processes", "orders/s (median)", "range", "vs 1 process (median)", "IQR"], procs,
-                  align="rrrrr"),
-        "",
-        "Both processes write to one SQLite file, which admits one writer at a time, and share the 2 cores with "
-        "redis-server and the producer: the second process helps only where the handler waits on something other "
-        "than the database lock (section 3). With PostgreSQL (`DATABASE_URL`) the handlers' writes would not "
-        "serialize.",
-        "",
-        "## 3. Where the time goes with the real order handler",
-        "",
-        *profile,
-        "",
-        "Each order is two guarded transitions (pending → processing, processing → completed with its "
-        "fulfilment row) in two SQLite write transactions, and two status notifications; `publish_event` "
-        "appends each to the owner's event stream (one script) and sends it through the channel layer on "
-        "the process's long-lived event loop.",
-        "",
-        "## 4. End-to-end latency: checkout → completed",
-        "",
-        f"The checkout service called in-process at a steady rate for {args.seconds:.0f} s; 2 worker processes; "
-        "latency from the checkout call to the `completed` transition's timestamp.",
-        "",
-        *md_table(["load", "orders", "worker processes", "p50 ms", "p99 ms", "max ms"], latency),
     ]
+    if floor:
+        out += [
+            "## 1. Framework with a no-op handler vs the raw floor",
+            "",
+            f"{args.pairs} alternating pairs (after a warm-up pair). Raw floor: `XREADGROUP COUNT n` then one "
+            "multi-id `XACK`, nothing else. Framework: `StreamWorker.run_once()` with a no-op handler (per-batch "
+            "trace, per-entry error handling, claim/trim scheduling, stats `HINCRBY`+`EXPIRE` pipelined into an "
+            "`XACK` once a second). Target: ≥ 0.8x.",
+            "",
+            *md_table(["COUNT", "entries per run", "raw floor msg/s", "framework msg/s", "framework / floor (median)",
+                       "IQR"], floor, align="rrrrrr"),
+            "",
+        ]
+    if procs["rows"]:
+        out += [
+            "## 2. Order throughput with the real handler: 1, 2 and 4 worker processes",
+            "",
+            f"{args.orders} orders produced at once; `run_stream_worker` processes (COUNT 100), {db_label}; "
+            f"orders/s from the first XADD to the last `completed`; {args.process_pairs} rounds, the order of the "
+            "three runs rotating.",
+            "",
+            *md_table(["processes", "orders/s (median)", "range", "vs 1 process (median of rounds)", "IQR"],
+                      procs["rows"], align="rrrrr"),
+            "",
+            "Each order is one database transaction (`shop.orders.order_process`: read the order with whether it has "
+            "items, the guarded `UPDATE`, the fulfilment row, one commit) and two status notifications. On SQLite "
+            "the processes queue for the file's one writer; on PostgreSQL their transactions run side by side, "
+            "and what a second process adds is bounded by the CPU the machine has left (2 cores for the workers, "
+            "Redis, PostgreSQL and the producer).",
+            "",
+        ]
+    if profile:
+        out += ["## 3. Where the time goes with the real order handler", "", *profile, ""]
+    if latency:
+        out += [
+            "## 4. End-to-end latency: checkout → completed",
+            "",
+            f"The checkout service called in-process at a steady rate for {args.seconds:.0f} s; 2 worker processes; "
+            "latency from the checkout call to the `completed` transition's timestamp.",
+            "",
+            *md_table(["load", "orders", "worker processes", "p50 ms", "p99 ms", "max ms"], latency),
+        ]
     return emit(out)
 
 

@@ -23,7 +23,18 @@ import statistics
 import sys
 import time
 
-from bench.common import ab_order, arguments, emit, md_table, setup_django, spread
+from bench.common import (
+    ab_order,
+    add_state_argument,
+    arguments,
+    emit,
+    machine_state,
+    md_table,
+    setup_django,
+    spread,
+    target,
+    target_table,
+)
 from redis_patterns.servers import RedisServer
 
 PAGES = ["/", "/patterns/pipelining/"]
@@ -81,6 +92,7 @@ def _micro(server: RedisServer, pairs: int = 7, n: int = 3000) -> tuple[float, f
     for _ in range(pairs):
         plains.append(loop(plain))
         traceds.append(loop(traced))
+    hooks_us = _hooks_per_round_trip_us()
     with tracing() as trace:
         for i in range(20):
             traced.get(f"k{i}")
@@ -93,7 +105,44 @@ def _micro(server: RedisServer, pairs: int = 7, n: int = 3000) -> tuple[float, f
     for _ in range(500):
         render_panel(trace)
     panel_us = (time.process_time_ns() - t0) / 500 / 1000
-    return statistics.median(plains), statistics.median(traceds), panel_us, trace.round_trip_count
+    return statistics.median(plains), statistics.median(traceds), panel_us, trace.round_trip_count, hooks_us
+
+
+def _hooks_per_round_trip_us(n: int = 200_000, pairs: int = 7) -> float:
+    """The bookkeeping of one traced round trip, measured directly: the connection hooks that run
+    for a single command (note the arguments, open the round trip, time the write and the read)
+    with a trace open, minus the same hooks with none open.  No socket: a GET's own time varies by
+    more than this between two loops, which is why a difference of two GET loops came out negative."""
+    from redis_patterns.tracing import _current, _TracingMixin, tracing
+
+    class Hooks(_TracingMixin):
+        pass
+
+    hooks = Hooks()
+    args = (("GET", "k"),)
+
+    def loop() -> float:
+        t0 = time.process_time_ns()
+        for _ in range(n):
+            if _current.get() is not None:  # send_command
+                hooks._trace_pending = args
+            begun = hooks._trace_begin()     # send_packed_command
+            if begun is not None:
+                w0 = time.perf_counter_ns()
+                hooks._trace_end(begun, w0, None)
+            rt = hooks._trace_read_rt()      # read_response
+            if rt is not None:
+                r0 = time.perf_counter_ns()
+                rt.duration_ns += time.perf_counter_ns() - r0
+        return (time.process_time_ns() - t0) / n / 1000
+
+    diffs = []
+    for _ in range(pairs):
+        off = loop()
+        with tracing():
+            on = loop()
+        diffs.append(on - off)
+    return statistics.median(diffs)
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -101,10 +150,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--pairs", type=int, default=31)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
+    add_state_argument(parser)
     args = parser.parse_args(argv)
+    if args.state == "both":
+        parser.error("tracing_overhead runs in one state at a time")
 
-    wall_rows, cpu_rows = [], []
-    with RedisServer(name="bench-tracing") as server:
+    wall_rows, cpu_rows, found = [], [], []
+    with RedisServer(name="bench-tracing") as server, machine_state(args.state) as ms:
         setup_django(server)
         for path in PAGES:
             wall = {True: [], False: []}
@@ -125,9 +177,13 @@ def main(argv: list[str] | None = None) -> str:
                 rows.append((f"`{path}`", f"{statistics.median(times[False]):.0f}",
                              f"{statistics.median(times[True]):.0f}", f"{statistics.median(ratios):.3f}x",
                              spread(ratios, 3)))
-        get_plain, get_traced, panel_us, panel_rts = _micro(server)
+            found.append(target("tracing_overhead", f"tracing on/off, CPU per request, `{path}`",
+                                 statistics.median(cpu_ratios), 1.05, state=args.state))
+        get_plain, get_traced, panel_us, panel_rts, hooks_us = _micro(server)
 
     return emit([
+        "## Targets", "", *target_table(found), "",
+        ms.describe() + ".", "",
         f"{args.pairs} alternating pairs × {args.requests} requests per block (after {args.warmup} warm-up "
         "requests), Django test client in-process, one private redis-server on loopback.",
         "",
@@ -149,7 +205,10 @@ def main(argv: list[str] | None = None) -> str:
         *md_table(["what", "CPU µs"], [
             ("GET, plain connection (median of 7 × 3,000)", f"{get_plain:.1f}"),
             ("GET, tracing connection inside an open trace", f"{get_traced:.1f}"),
-            ("bookkeeping per round trip (difference)", f"{get_traced - get_plain:.1f}"),
+            ("bookkeeping per round trip, measured directly (the hooks alone, trace open minus none)",
+             f"{hooks_us:.2f}"),
+            ("difference of the two GET lines above (noisy: a GET varies by more than the bookkeeping)",
+             f"{get_traced - get_plain:.1f}"),
             (f"rendering the panel for a {panel_rts}-round-trip page", f"{panel_us:.0f}"),
         ]),
     ])

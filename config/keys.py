@@ -15,6 +15,9 @@ _LIMITER = "redis_patterns.ratelimit.RateLimiter.keys"
 
 declare("rl:fixed_window:<rule>:{<subject>}", type="hash", ttl="the window (PEXPIRE in the script)",
         writer="lua/ratelimit_fixed_window.lua", builder=_LIMITER)
+declare("rl:fixed_window_plain:<rule>:{<subject>}:<window>", type="string",
+        ttl="the rest of the window + one period (SET ... PX ... NX, pipelined before the INCRBY)",
+        writer="redis_patterns.ratelimit.PlainFixedWindow", builder="redis_patterns.ratelimit.PlainFixedWindow.keys")
 declare("rl:sliding_log:<rule>:{<subject>}", type="zset", ttl="the period after the newest entry (same script)",
         writer="lua/ratelimit_sliding_log.lua", builder=_LIMITER)
 declare("rl:sliding_log:<rule>:{<subject>}:seq", type="string", ttl="as the log", writer="lua/ratelimit_sliding_log.lua",

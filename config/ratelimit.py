@@ -8,6 +8,7 @@ Rules live in ``settings.RATELIMIT_RULES`` (name -> dict)::
         "key": "user_or_ip",                          # ip | user | user_or_ip | api_key | api_key_or_ip |
                                                       # post:<field> (form or JSON body) | header:<name> | "dotted.path.function"
         "algorithm": "token_bucket",                  # fixed_window | sliding_log | sliding_window | token_bucket | gcra
+                                                      # | fixed_window_plain (no Lua; see redis_patterns.ratelimit)
         "limit": 10, "period": 60,                    # units per period (seconds)
         "fail": "open",                               # Redis down: "open" admits, "closed" answers 503
         "cost": 1,                                    # optional
@@ -19,8 +20,11 @@ Rules without a ``path`` are applied where a view asks for them:
 ``None`` (an anonymous user for ``user``, a form without the field) skips
 the rule for that request.
 
-Every rule matching a request is decided in **one pipelined round trip**
-(``decide_many``), each decision atomic in its own script.  A refused request
+Every rule matching a request is decided in **one round trip**: a single
+rule (the usual case) is one ``decide`` call, several are pipelined together
+(``decide_many``), each decision atomic in its own script.  Everything a rule
+needs that does not depend on the request (its limiter, its key function,
+the list of rules with a path) is built once, on first use.  A refused request
 gets 429 with ``Retry-After`` and ``RateLimit-Limit`` / ``RateLimit-Remaining``
 / ``RateLimit-Reset`` (delta seconds, per the IETF RateLimit header draft);
 admitted requests carry the same three headers for the tightest rule.  The
@@ -49,7 +53,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any
+from typing import Any, NamedTuple
 
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
@@ -167,6 +171,7 @@ class Rule:
     cost: int = 1
     response: str = "auto"
     _limiter: RateLimiter | None = field(default=None, repr=False)
+    _key_fn: Callable[[HttpRequest], str | None] | None = field(default=None, repr=False)
 
     @classmethod
     def from_setting(cls, name: str, conf: dict[str, Any]) -> Rule:
@@ -192,10 +197,13 @@ class Rule:
         return not self.methods or request.method in self.methods
 
     def subject(self, request: HttpRequest) -> str | None:
-        return key_function(self.key)(request)
+        if self._key_fn is None:  # resolved once per rule, not per request
+            self._key_fn = key_function(self.key)
+        return self._key_fn(request)
 
 
 _rules: dict[str, Rule] | None = None
+_path_rules: tuple[Rule, ...] | None = None
 
 
 def rules() -> dict[str, Rule]:
@@ -207,11 +215,19 @@ def rules() -> dict[str, Rule]:
     return _rules
 
 
+def path_rules() -> tuple[Rule, ...]:
+    """The rules the middleware applies (those with a ``path``), worked out once."""
+    global _path_rules
+    if _path_rules is None:
+        _path_rules = tuple(rule for rule in rules().values() if rule.path is not None)
+    return _path_rules
+
+
 @receiver(setting_changed)
 def _forget_rules(setting: str, **kwargs: Any) -> None:
-    global _rules
+    global _rules, _path_rules
     if setting in ("RATELIMIT_RULES", "REDIS"):
-        _rules = None
+        _rules = _path_rules = None
 
 
 def enabled() -> bool:
@@ -221,8 +237,7 @@ def enabled() -> bool:
 # --- deciding and answering ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     rule: Rule
     decision: Decision | None  # None: Redis failed and the rule failed open
 
@@ -262,10 +277,24 @@ def _settle(request: HttpRequest, pending: list[tuple[Rule, str]],
 
 
 def check(request: HttpRequest, chosen: Iterable[Rule]) -> HttpResponse | None:
-    """Decide every applicable rule in one round trip; a response to send instead, or ``None``."""
+    """Decide every applicable rule in one round trip; a response to send instead, or ``None``.
+
+    The common case, one rule, is one ``decide`` (one command, no pipeline
+    object); several rules go out together with ``decide_many``.
+    """
     pending = _pending(request, chosen)
     if not pending:
         return None
+    if len(pending) == 1:
+        rule, subject = pending[0]
+        try:
+            decision = rule.limiter.decide(subject, rule.cost)
+        except RedisError as exc:
+            return _settle(request, pending, [exc])
+        if decision.allowed:
+            request.ratelimit = Outcome(rule, decision)  # type: ignore[attr-defined]
+            return None
+        return _too_many(request, Outcome(rule, decision))
     try:
         results: list[Decision | Exception] = decide_many(
             get_redis(), [(rule.limiter, subject, rule.cost) for rule, subject in pending], raise_on_error=False)
@@ -349,7 +378,8 @@ class RateLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if enabled():
-            matching = [rule for rule in rules().values() if rule.path is not None and rule.path.search(request.path)]
+            path = request.path
+            matching = [rule for rule in path_rules() if rule.path.search(path)]  # type: ignore[union-attr]
             if matching:
                 refused = check(request, matching)
                 if refused is not None:

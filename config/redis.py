@@ -98,8 +98,25 @@ class RedisConfig:
         return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
 
 
+_config_cache: tuple[object, RedisConfig] | None = None
+
+
 def redis_config() -> RedisConfig:
-    return RedisConfig(**getattr(settings, "REDIS", {}))
+    """``settings.REDIS`` as a ``RedisConfig``, built once per settings dict.
+
+    Every key name goes through ``key()`` below, on every request: building
+    the dataclass each time cost microseconds on hot paths.  The cache is
+    keyed on the dict's identity, so ``override_settings(REDIS=...)`` (a new
+    dict) is seen at once.
+    """
+    global _config_cache
+    source = getattr(settings, "REDIS", {})
+    cached = _config_cache
+    if cached is not None and cached[0] is source:
+        return cached[1]
+    config = RedisConfig(**source)
+    _config_cache = (source, config)
+    return config
 
 
 def _common_kwargs(cfg: RedisConfig, *, decode_responses: bool, socket_timeout: float | None,

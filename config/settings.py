@@ -220,17 +220,34 @@ if REDIS_TRACE and "address" in _channel_host:
 
     _channel_host["connection_class"] = AsyncTracingConnection
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [_channel_host],
-            "prefix": f"{REDIS_KEY_PREFIX}:asgi" if REDIS_KEY_PREFIX else "asgi",
-            "capacity": 1000,
-            "expiry": 60,
-        },
+# CHANNEL_LAYER=core (default): channels-redis's list-based RedisChannelLayer; its capacity and
+# expiry bound what a slow socket can pile up, and a Redis outage fails the consumers' receive
+# loop, so sockets close with 1011 and the browsers resume from their last event id
+# (realtime.consumers). CHANNEL_LAYER=pubsub: RedisPubSubChannelLayer. A group_send is one PUBLISH
+# that each server process receives once and hands to its sockets in memory, where the core layer
+# stores one copy per socket and each process pops them one at a time (4 round trips each): a
+# broadcast to 1,000 sockets is several times faster (docs/benchmarks/realtime_fanout.md,
+# docs/benchmarks/peers.md). Its price here: during a Redis outage the sockets stay open and lose
+# what was published, which they fetch from the event streams at their next heartbeat (15 s)
+# instead of at once. At-most-once either way: the event streams make delivery reliable.
+CHANNEL_LAYER = env_str("CHANNEL_LAYER", "core")
+_channel_prefix = f"{REDIS_KEY_PREFIX}:asgi" if REDIS_KEY_PREFIX else "asgi"
+if CHANNEL_LAYER == "core":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [_channel_host], "prefix": _channel_prefix, "capacity": 1000, "expiry": 60},
+        }
     }
-}
+elif CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [_channel_host], "prefix": _channel_prefix},
+        }
+    }
+else:
+    raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: use pubsub or core")
 
 # --- Celery -------------------------------------------------------------------------------
 # JSON only (never pickle), on the Redis broker.  visibility_timeout: a task

@@ -1,6 +1,8 @@
 """Leaderboard reads: top N with pagination, a player's rank and neighbours.
 
-Each read is one round trip:
+Each read is one round trip, and the common ones are a single command sent
+directly (``roundtrips.direct_call``; no pipeline object), their rows built as
+tuples (``Entry`` is a ``NamedTuple``): the hot path costs about a ``GET``.
 
 - top N / a page: one ``ZRANGE ... REV`` (`ZRANGE <https://redis.io/docs/latest/commands/zrange/>`_);
 - a player's rank: ``ZREVRANK`` and ``ZSCORE`` pipelined;
@@ -8,6 +10,7 @@ Each read is one round trip:
   ``ZREVRANGE`` around it, atomically);
 - weekly view: the build-if-missing script and the read, pipelined (still one round trip);
 - friends view: one script (``ZINTERSTORE`` best ∩ friends set, plus the player, ``EXPIRE``), then the read, pipelined.
+- the game page: the top 10 and yesterday's archive, two ``ZRANGE`` pipelined.
 
 Ranks are 1-based in everything returned.  Scores are the real points
 (``boards.decode`` undoes the tie-break encoding).
@@ -17,13 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.utils import timezone
 
 from config.redis import get_redis
 from leaderboard import keys
 from leaderboard.boards import (
+    TIE_BITS,
     InvalidInput,
     check_board,
     check_player,
@@ -35,14 +39,16 @@ from leaderboard.boards import (
     parse_week,
     week_ttl,
 )
+from redis_patterns.roundtrips import direct_call, direct_pipeline
 from redis_patterns.scripts import loader
 
 MAX_PAGE = 100
 MAX_AROUND = 50
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One row of a board (a tuple: a page of them is built in a few microseconds)."""
+
     rank: int
     player: str
     score: int
@@ -51,8 +57,7 @@ class Entry:
         return {"rank": self.rank, "player": self.player, "score": self.score}
 
 
-@dataclass(frozen=True)
-class Standing:
+class Standing(NamedTuple):
     player: str
     rank: int
     score: int
@@ -81,12 +86,12 @@ def board_ref(*, board: str, view: str = "best", day: str | None = None, week: s
     """Validate and resolve a view.  ``friends`` needs ``player`` (whose friends)."""
     check_board(board)
     check_view(view)
-    now = now or timezone.now()
-    today = day_of(now)
     if view == "best":
         return BoardRef(board, view, keys.best_key(board))
     if view == "total":
         return BoardRef(board, view, keys.total_key(board))
+    now = now or timezone.now()
+    today = day_of(now)
     if view == "daily":
         d = parse_day(day, today)
         return BoardRef(board, view, keys.day_key(board, d), period=d.isoformat())
@@ -120,21 +125,44 @@ def _score(ref: BoardRef, raw: float | str) -> int:
     return decode(raw) if ref.encoded else int(float(raw))
 
 
+def _entries(ref: BoardRef, first_rank: int, flat: list[str]) -> list[Entry]:
+    """``[member, score, member, score, ...]`` (a ``WITHSCORES`` reply) as entries ranked from ``first_rank``."""
+    players, scores = flat[0::2], flat[1::2]
+    try:
+        # Redis prints an integral score below 2**53 as plain digits: int() reads it directly
+        values = list(map(int, scores))
+    except ValueError:
+        values = [int(float(s)) for s in scores]
+    points = [v // TIE_BITS for v in values] if ref.encoded else values
+    return list(map(Entry, range(first_rank, first_rank + len(players)), players, points))
+
+
+def _needs_prepare(ref: BoardRef) -> bool:
+    return ref.view in ("weekly", "friends")
+
+
 def board_top(ref: BoardRef, *, limit: int = 10, offset: int = 0) -> list[Entry]:
-    """Entries ranked ``offset + 1`` .. ``offset + limit``: one round trip."""
+    """Entries ranked ``offset + 1`` .. ``offset + limit``: one round trip.
+
+    The best, total and daily views are one ``ZRANGE ... REV WITHSCORES``
+    sent on its own (no pipeline object); weekly and friends first build
+    their key, in the same pipelined round trip.
+    """
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise InvalidInput("invalid_page", f"limit must be 1-{MAX_PAGE} and offset >= 0")
     client = get_redis()
+    if not _needs_prepare(ref):
+        flat = direct_call(client, "ZRANGE", ref.key, offset, offset + limit - 1, "REV", "WITHSCORES")
+        return _entries(ref, offset + 1, flat)
     skip = 0
 
     def build(pipe: Any) -> None:
         nonlocal skip
         skip = _prepare(client, pipe, ref)
-        pipe.zrange(ref.key, offset, offset + limit - 1, desc=True, withscores=True, score_cast_func=str)
+        pipe.execute_command("ZRANGE", ref.key, offset, offset + limit - 1, "REV", "WITHSCORES")
 
     # run_pipeline: the weekly script builds the key the read then reads.
-    rows = loader("leaderboard").run_pipeline(client, build)[skip]
-    return [Entry(offset + i + 1, player, _score(ref, score)) for i, (player, score) in enumerate(rows)]
+    return _entries(ref, offset + 1, loader("leaderboard").run_pipeline(client, build)[skip])
 
 
 def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | None:
@@ -145,20 +173,25 @@ def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | N
     client = get_redis()
     if around == 0:
         # rank alone needs no script: ZREVRANK and ZSCORE pipelined are one round trip
-        skip = 0
+        if not _needs_prepare(ref):
+            rank, score = direct_pipeline(client, [("ZREVRANK", ref.key, player), ("ZSCORE", ref.key, player)])
+        else:
+            skip = 0
 
-        def build_rank(pipe: Any) -> None:
-            nonlocal skip
-            skip = _prepare(client, pipe, ref)
-            pipe.zrevrank(ref.key, player)
-            pipe.zscore(ref.key, player)
+            def build_rank(pipe: Any) -> None:
+                nonlocal skip
+                skip = _prepare(client, pipe, ref)
+                pipe.zrevrank(ref.key, player)
+                pipe.zscore(ref.key, player)
 
-        rank, score = loader("leaderboard").run_pipeline(client, build_rank)[skip:]
+            rank, score = loader("leaderboard").run_pipeline(client, build_rank)[skip:]
+        if isinstance(rank, Exception):
+            raise rank
         if rank is None or score is None:
             return None
-        entry = Entry(int(rank) + 1, player, _score(ref, score))
+        entry = Entry(rank + 1, player, _score(ref, score))
         return Standing(player, entry.rank, entry.score, [entry])
-    if ref.view in ("weekly", "friends"):
+    if _needs_prepare(ref):
         skip = 0
 
         def build_around(pipe: Any) -> None:
@@ -168,17 +201,31 @@ def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | N
 
         reply = loader("leaderboard").run_pipeline(client, build_around)[skip]
     else:
-        reply = loader("leaderboard").call(client, "around_me", keys=[ref.key], args=[player, around])
+        reply = loader("leaderboard").call(client, "around_me", keys=(ref.key,), args=(player, around))
     if reply is None:
         return None
     rank, start, flat = reply
-    entries = [Entry(int(start) + i + 1, flat[2 * i], _score(ref, flat[2 * i + 1])) for i in range(len(flat) // 2)]
-    mine = next(e for e in entries if e.player == player)
-    return Standing(player, int(rank) + 1, mine.score, entries)
+    entries = _entries(ref, start + 1, flat)
+    return Standing(player, rank + 1, entries[rank - start].score, entries)
+
+
+def game_boards(ref: BoardRef, *, archive_day: dt.date, limit: int = 10) -> tuple[list[Entry], list[Entry]]:
+    """The game page's two reads, the live top ``limit`` and a day's archive, in one round trip."""
+    check_board(ref.board)
+    if _needs_prepare(ref):
+        return board_top(ref, limit=limit), archived_top(board=ref.board, day=archive_day)
+    top, archive = direct_pipeline(get_redis(), [
+        ("ZRANGE", ref.key, 0, limit - 1, "REV", "WITHSCORES"),
+        ("ZRANGE", keys.archive_key(ref.board, archive_day), 0, -1, "REV", "WITHSCORES"),
+    ])
+    for reply in (top, archive):
+        if isinstance(reply, Exception):
+            raise reply
+    return _entries(ref, 1, top), _entries(BoardRef(ref.board, "archive", ""), 1, archive)
 
 
 def archived_top(*, board: str, day: dt.date) -> list[Entry]:
     """The archived top 10 of a past day (empty if none was kept)."""
     check_board(board)
-    rows = get_redis().zrange(keys.archive_key(board, day), 0, -1, desc=True, withscores=True, score_cast_func=str)
-    return [Entry(i + 1, player, decode(score)) for i, (player, score) in enumerate(rows)]
+    flat = direct_call(get_redis(), "ZRANGE", keys.archive_key(board, day), 0, -1, "REV", "WITHSCORES")
+    return _entries(BoardRef(board, "archive", ""), 1, flat)

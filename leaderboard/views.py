@@ -23,9 +23,10 @@ def game(request: HttpRequest) -> HttpResponse:
     context: dict = {"board": BOARD, "board_title": BOARDS[BOARD], "views": VIEWS, "top": [], "archive": []}
     if cached_redis_health()[0]:
         try:
-            context["top"] = selectors.board_top(selectors.board_ref(board=BOARD), limit=10)
+            # the live top 10 and yesterday's archive: one round trip
             yesterday = day_of(timezone.now()) - dt.timedelta(days=1)
-            context["archive"] = selectors.archived_top(board=BOARD, day=yesterday)
+            context["top"], context["archive"] = selectors.game_boards(selectors.board_ref(board=BOARD),
+                                                                        archive_day=yesterday)
             context["archive_day"] = yesterday
         except RedisError as exc:
             context["error"] = str(exc)

@@ -85,6 +85,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from redis_patterns.roundtrips import direct_call
 from redis_patterns.scripts import Scripts
 
 log = logging.getLogger(__name__)
@@ -253,11 +254,13 @@ class Cache:
             return self._bypass(loader)
         client = self.client
         try:
-            pipe = client.pipeline(transaction=False)
-            pipe.get(key)
-            if also is not None:
+            if also is None:
+                replies = [direct_call(client, "GET", key)]  # one command: no pipeline object
+            else:
+                pipe = client.pipeline(transaction=False)
+                pipe.get(key)
                 also(pipe)
-            replies = pipe.execute()
+                replies = pipe.execute()
         except RedisError as exc:
             self.breaker.failure(exc)
             return self._bypass(loader)

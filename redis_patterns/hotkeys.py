@@ -85,6 +85,10 @@ class LocalTier:
         self.hits = 0
         self.misses = 0
         self.invalidations = 0
+        #: Moves on every drop and clear: a reader that fetched a value from Redis
+        #: stores it with ``put(..., since=epoch_before_the_read)`` and the value is
+        #: kept only if no invalidation arrived while it was reading.
+        self.epoch = 0
 
     def get(self, key: str) -> Any:
         """The value, or ``LocalTier.MISSING``."""
@@ -99,21 +103,27 @@ class LocalTier:
             self.hits += 1
             return item[1]
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any, *, since: int | None = None) -> bool:
+        """Keep ``value`` for the TTL; with ``since``, only if nothing was invalidated after that epoch."""
         with self._lock:
+            if since is not None and since != self.epoch:
+                return False  # an invalidation overtook this read: the value may be old
             self._items[key] = (self.clock() + self.ttl, value)
             self._items.move_to_end(key)
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
+            return True
 
     def drop(self, keys: Iterable[str]) -> None:
         with self._lock:
+            self.epoch += 1
             for key in keys:
                 if self._items.pop(key, None) is not None:
                     self.invalidations += 1
 
     def clear(self) -> None:
         with self._lock:
+            self.epoch += 1
             self._items.clear()
 
     def __len__(self) -> int:

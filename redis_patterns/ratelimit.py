@@ -51,6 +51,14 @@ The algorithms (``limit`` units per ``period``):
     ``limit`` (it is the same meter, stored as one timestamp instead of a level
     and a time).  Its ``retry_after`` is exact by construction.
 
+``fixed_window_plain`` (``PlainFixedWindow``) -- the fixed window **without Lua**:
+    ``SET k 0 PX ttl NX`` then ``INCRBY k cost`` in one pipelined write, one
+    key per window.  Same guarantee and edge as ``fixed_window``; costs about
+    a plain ``GET`` where the scripts cost a GET plus ~10 µs of Lua inside
+    Redis.  The price: the app server's clock picks the window, and a refused
+    request is counted (see the class for both).  Not in ``ALGORITHMS`` (the
+    five scripts the demo page charts); a rule may name it.
+
 State per subject is one hash (two keys for the sliding log: the log and its
 member sequence, which share a ``{hash tag}`` so the script runs on Redis
 Cluster).  Every write sets its TTL in the same script, so an idle subject's
@@ -73,6 +81,11 @@ Failure policy: this module does not hide Redis errors -- ``decide`` raises
 (deny).  The Django adapter (``config/ratelimit.py``) takes that choice per
 rule from settings.
 
+Hot path: a ``decide`` builds one key string and sends one ``FCALL``
+through ``Scripts.call`` (a dict read, then ``roundtrips.direct_call``: no
+pipeline object, no per-call bookkeeping); the result is a ``NamedTuple``.
+``bench/ratelimit.py`` measures each algorithm against a ``GET``.
+
 Round trips: 1 per ``decide``/``adecide``; 1 per ``decide_many`` batch; plus
 the loader's one-off library load the first time a process meets a server
 (and 1 more per entry of a ``decide_many`` batch sent just after the server
@@ -82,20 +95,21 @@ lost its scripts).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
-from redis_patterns.scripts import loader
+from redis_patterns.roundtrips import direct_pipeline
+from redis_patterns.scripts import Scripts, loader
 
 MAX_EXACT = 2**53
 _PLAIN_SUBJECT = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the limiter decided for one request.
+class Decision(NamedTuple):
+    """What the limiter decided for one request (a tuple: built in a fraction of a microsecond).
 
     Attributes:
         allowed: admit the request.
@@ -122,6 +136,10 @@ def subject_token(subject: str) -> str:
 ClientOrFactory = Any | Callable[[], Any]
 
 
+def _is_factory(client: ClientOrFactory) -> bool:
+    return callable(client) and not hasattr(client, "execute_command")
+
+
 class RateLimiter:
     """Base class: ``decide(subject, cost=1) -> Decision`` in one round trip.
 
@@ -133,6 +151,10 @@ class RateLimiter:
         period: seconds (may be fractional; kept to the microsecond).
         key_prefix: prepended to every key (the app passes its ``REDIS_KEY_PREFIX``).
         aclient: for ``adecide``: a ``redis.asyncio`` client or a callable returning one.
+
+    Hot path: everything that does not depend on the request (the key's
+    fixed part, the script's function name, the loader) is worked out here,
+    once per rule; ``decide`` builds one string and sends one command.
     """
 
     algorithm: ClassVar[str]
@@ -151,11 +173,15 @@ class RateLimiter:
             raise ValueError(f"rule name {name!r}: use letters, digits, '_', '.', '-'")
         self._client = client
         self._aclient = aclient
+        self._client_factory = _is_factory(client)
         self.name = name
         self.limit = int(limit)
         self.period = period
         self.period_us = period_us
         self.key_prefix = key_prefix
+        self._key_head = f"{key_prefix}:rl:{self.algorithm}:{name}:{{" if key_prefix else \
+            f"rl:{self.algorithm}:{name}:{{"
+        self._scripts: Scripts | None = None
 
     @property
     def script(self) -> str:
@@ -166,29 +192,51 @@ class RateLimiter:
 
     def keys(self, subject: str) -> list[str]:
         """The key(s) this subject's state lives in; several share one ``{hash tag}``."""
-        base = f"rl:{self.algorithm}:{self.name}:{{{subject_token(subject)}}}"
-        if self.key_prefix:
-            base = f"{self.key_prefix}:{base}"
+        base = self._key(subject)
         if self.keys_per_subject == 1:
             return [base]
         return [base, f"{base}:seq"]
 
-    def _args(self, cost: int, now: float | None) -> list[int]:
+    def _key(self, subject: str) -> str:
+        return f"{self._key_head}{subject_token(subject)}}}"
+
+    def _check_cost(self, cost: int) -> None:
         if int(cost) != cost or not 1 <= cost <= self.limit:
             raise ValueError(f"cost must be an integer between 1 and the limit ({self.limit})")
+
+    def _args(self, cost: int, now: float | None) -> list[int]:
+        self._check_cost(cost)
         now_us = 0 if now is None else round(now * 1_000_000)
         return [self.limit, self.period_us, int(cost), now_us]
 
     def _decision(self, reply: Sequence[int]) -> Decision:
-        allowed, remaining, retry_us, reset_us = (int(x) for x in reply)
-        return Decision(bool(allowed), max(remaining, 0), max(retry_us, 0) / 1e6, max(reset_us, 0) / 1e6,
-                        self.limit)
+        # hiredis hands back the script's integers as ints: no conversion needed
+        allowed, remaining, retry_us, reset_us = reply
+        return Decision(allowed == 1, remaining, max(retry_us, 0) / 1e6, max(reset_us, 0) / 1e6, self.limit)
 
     @staticmethod
     def _resolve(client: ClientOrFactory) -> Any:
         if client is None:
             raise ValueError("this limiter has no client for that call")
-        return client() if callable(client) and not hasattr(client, "execute_command") else client
+        return client() if _is_factory(client) else client
+
+    def _loader(self) -> Scripts:
+        if self._scripts is None:
+            self._scripts = loader("redis_patterns")
+        return self._scripts
+
+    # -- batching (decide_many) -------------------------------------------------------------
+
+    def _queue(self, client: Any, pipe: Any, subject: str, cost: int, now: float | None) -> Any:
+        """Queue this decision's command(s) in ``pipe``; returns what ``_settle`` needs."""
+        self._loader().queue(client, pipe, self.script, keys=self.keys(subject), args=self._args(cost, now))
+        return None
+
+    #: How many pipeline replies one decision takes.
+    replies_per_decision: ClassVar[int] = 1
+
+    def _settle(self, client: Any, replies: Sequence[Any], state: Any) -> Decision:
+        return self._decision(replies[0])
 
     # -- decisions -----------------------------------------------------------------------
 
@@ -205,16 +253,20 @@ class RateLimiter:
             redis.RedisError: Redis is unreachable or refused; the caller applies
                 its fail-open / fail-closed policy.
         """
-        client = self._resolve(self._client)
-        reply = loader("redis_patterns").call(client, self.script, keys=self.keys(subject),
-                                              args=self._args(cost, now))
-        return self._decision(reply)
+        if cost != 1:
+            self._check_cost(cost)
+        client = self._client() if self._client_factory else (self._client or self._resolve(None))
+        keys = (self._key(subject),) if self.keys_per_subject == 1 else self.keys(subject)
+        now_us = 0 if now is None else round(now * 1_000_000)
+        reply = self._loader().call(client, self.script, keys, (self.limit, self.period_us, cost, now_us))
+        allowed, remaining, retry_us, reset_us = reply
+        return Decision(allowed == 1, remaining, max(retry_us, 0) / 1e6, max(reset_us, 0) / 1e6, self.limit)
 
     async def adecide(self, subject: str, cost: int = 1, *, now: float | None = None) -> Decision:
         """``decide`` on a ``redis.asyncio`` client (``aclient``)."""
         client = self._resolve(self._aclient)
-        reply = await loader("redis_patterns").acall(client, self.script, keys=self.keys(subject),
-                                                     args=self._args(cost, now))
+        reply = await self._loader().acall(client, self.script, keys=self.keys(subject),
+                                           args=self._args(cost, now))
         return self._decision(reply)
 
 
@@ -249,17 +301,122 @@ class GCRA(RateLimiter):
     algorithm = "gcra"
 
 
+class PlainFixedWindow(RateLimiter):
+    """The fixed window without Lua: ``SET k 0 PX ttl NX`` + ``INCRBY k cost``, pipelined.
+
+    One string per subject *and window* (``rl:fixed_window_plain:<rule>:{<subject>}:<window>``).
+    Both commands go out in one write (one round trip); the ``SET ... NX``
+    creates the window's key with its TTL, so the ``INCRBY`` after it only
+    ever finds a key that already has one.  The TTL is the rest of the window
+    plus one whole period, and a window's key is only written while the
+    writer's clock is inside that window, so the key cannot expire between
+    the two commands unless two app servers' clocks disagree by more than a
+    period: a key never exists without a TTL.
+
+    Trade-off against ``FixedWindow`` (the Lua script), measured in
+    ``bench/ratelimit.py``: no script runs, so a decision costs about a plain
+    ``GET`` (the script's ~10 µs inside Redis is gone), and it works where
+    scripting is disabled.  In exchange:
+
+    - the **app server's clock** picks the window (``time.time()``), not
+      Redis ``TIME``: servers whose clocks disagree by *d* seconds count the
+      *d* seconds around each edge in different windows, a little extra
+      admission there (same 2x-at-the-edge flaw as ``FixedWindow`` otherwise);
+    - a **refused request is counted** (``INCRBY`` runs before anyone knows
+      the answer).  For ``cost=1`` that changes nothing (the counter was
+      already at the limit); a refused request of ``cost > 1`` that would have
+      burned the rest of the allowance is refunded with ``DECRBY``, a second
+      round trip on that path only, during which a concurrent request may be
+      refused that would have passed.
+    """
+
+    algorithm = "fixed_window_plain"
+    replies_per_decision = 2
+
+    def _window(self, now: float | None) -> tuple[str, int, int, int]:
+        """``(window number, now µs, µs to the window's end, key TTL ms)`` for ``now``."""
+        now_us = round((time.time() if now is None else now) * 1_000_000)
+        window = now_us // self.period_us
+        reset_us = (window + 1) * self.period_us - now_us
+        ttl_ms = math.ceil((reset_us + self.period_us) / 1000)
+        return str(window), now_us, reset_us, ttl_ms
+
+    def keys(self, subject: str, *, now: float | None = None) -> list[str]:
+        """The subject's key for the window containing ``now`` (default: this process's clock)."""
+        return [f"{self._key(subject)}:{self._window(now)[0]}"]
+
+    def _commands(self, key: str, cost: int, ttl_ms: int) -> list[tuple[Any, ...]]:
+        return [("SET", key, 0, "PX", ttl_ms, "NX"), ("INCRBY", key, cost)]
+
+    def _outcome(self, used: Any, cost: int, reset_us: int) -> tuple[Decision, bool]:
+        """The decision for a counter that reads ``used`` after this request; and whether to refund it."""
+        if isinstance(used, Exception):
+            raise used
+        if used <= self.limit:
+            return Decision(True, self.limit - used, 0.0, reset_us / 1e6, self.limit), False
+        before = used - cost
+        # A refused request that would have used up what was left is given back (cost > 1 only).
+        refund = before < self.limit
+        remaining = self.limit - before if refund else 0
+        return Decision(False, remaining, reset_us / 1e6, reset_us / 1e6, self.limit), refund
+
+    def decide(self, subject: str, cost: int = 1, *, now: float | None = None) -> Decision:
+        """Admit or refuse ``cost`` units for ``subject``: two commands, one round trip, no script."""
+        if cost != 1:
+            self._check_cost(cost)
+        client = self._client() if self._client_factory else (self._client or self._resolve(None))
+        window, _now_us, reset_us, ttl_ms = self._window(now)
+        key = f"{self._key_head}{subject_token(subject)}}}:{window}"
+        replies = direct_pipeline(client, self._commands(key, cost, ttl_ms))
+        decision, refund = self._outcome(replies[1], cost, reset_us)
+        if refund:
+            client.decrby(key, cost)
+        return decision
+
+    async def adecide(self, subject: str, cost: int = 1, *, now: float | None = None) -> Decision:
+        """``decide`` on a ``redis.asyncio`` client (``aclient``)."""
+        self._check_cost(cost)
+        client = self._resolve(self._aclient)
+        window, _now_us, reset_us, ttl_ms = self._window(now)
+        key = f"{self._key(subject)}:{window}"
+        pipe = client.pipeline(transaction=False)
+        for command in self._commands(key, cost, ttl_ms):
+            pipe.execute_command(*command)
+        decision, refund = self._outcome((await pipe.execute(raise_on_error=False))[1], cost, reset_us)
+        if refund:
+            await client.decrby(key, cost)
+        return decision
+
+    def _queue(self, client: Any, pipe: Any, subject: str, cost: int, now: float | None) -> Any:
+        self._check_cost(cost)
+        window, _now_us, reset_us, ttl_ms = self._window(now)
+        key = f"{self._key(subject)}:{window}"
+        for command in self._commands(key, cost, ttl_ms):
+            pipe.execute_command(*command)
+        return key, cost, reset_us
+
+    def _settle(self, client: Any, replies: Sequence[Any], state: Any) -> Decision:
+        key, cost, reset_us = state
+        decision, refund = self._outcome(replies[1], cost, reset_us)
+        if refund:
+            client.decrby(key, cost)
+        return decision
+
+
+#: The five algorithms, each one Lua script (the demo page and the contract tests run them all).
 ALGORITHMS: dict[str, type[RateLimiter]] = {
     cls.algorithm: cls for cls in (FixedWindow, SlidingLog, SlidingWindow, TokenBucket, GCRA)
 }
+#: Every limiter a rule may name: the five algorithms and the fixed window without Lua.
+LIMITERS: dict[str, type[RateLimiter]] = {**ALGORITHMS, PlainFixedWindow.algorithm: PlainFixedWindow}
 
 
 def make_limiter(algorithm: str, client: ClientOrFactory = None, **kwargs: Any) -> RateLimiter:
     """``make_limiter("gcra", get_redis, name="api", limit=100, period=60)``."""
     try:
-        cls = ALGORITHMS[algorithm]
+        cls = LIMITERS[algorithm]
     except KeyError:
-        raise ValueError(f"unknown algorithm {algorithm!r}; one of {', '.join(ALGORITHMS)}") from None
+        raise ValueError(f"unknown algorithm {algorithm!r}; one of {', '.join(LIMITERS)}") from None
     return cls(client, **kwargs)
 
 
@@ -273,22 +430,28 @@ def decide_many(client: Any, requests: Sequence[tuple[RateLimiter, str, int] | t
     of being raised (a connection error is always raised).  A request may
     carry its own ``now`` as a fourth element (the demo page replays a
     simulated timeline this way: a whole timeline, one round trip).
+    For a single request, ``limiter.decide`` is cheaper (no pipeline object).
     """
     scripts = loader("redis_patterns")
     pipe = client.pipeline(transaction=False)
     jobs = [(r[0], r[1], r[2], r[3] if len(r) > 3 else now) for r in requests]
-    for limiter, subject, cost, at in jobs:
-        scripts.queue(client, pipe, limiter.script, keys=limiter.keys(subject), args=limiter._args(cost, at))
+    states = [limiter._queue(client, pipe, subject, cost, at) for limiter, subject, cost, at in jobs]
     # If the server lost its scripts (restart, failover, FUNCTION FLUSH), the
     # loader re-runs just the failed entries; entries that ran are not repeated.
     replies = scripts.execute(client, pipe, raise_on_error=False)
     out: list[Decision | Exception] = []
-    for (limiter, _subject, _cost, _at), reply in zip(jobs, replies, strict=True):
-        if isinstance(reply, Exception):
-            if raise_on_error:
-                raise reply
-            out.append(reply)
-        else:
-            out.append(limiter._decision(reply))
+    index = 0
+    for (limiter, _subject, _cost, _at), state in zip(jobs, states, strict=True):
+        mine = replies[index:index + limiter.replies_per_decision]
+        index += limiter.replies_per_decision
+        error = next((r for r in mine if isinstance(r, Exception)), None)
+        if error is None:
+            try:
+                out.append(limiter._settle(client, mine, state))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a refund's error lands in the slot like any other
+                error = exc
+        if raise_on_error:
+            raise error
+        out.append(error)
     return out
-

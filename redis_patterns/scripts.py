@@ -49,6 +49,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
+from redis_patterns.roundtrips import direct_call
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FLAGS = re.compile(r"^--\s*flags:\s*(.+)$", re.MULTILINE)
 
@@ -99,8 +101,12 @@ class Scripts:
         ).hexdigest()[:8]
         self.library = f"{base}_{digest}"
         self.library_code = self._library_code()
-        # Per client: True (Functions) / False (EVALSHA), decided on first call.
-        self._modes: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+        self.function_names = {name: self.function_name(name) for name in self.scripts}
+        # Per client: True (Functions) / False (EVALSHA), decided on its first call and
+        # then only read.  Keyed by id() with a finalizer that drops the entry when the
+        # client is collected: a plain dict read is the whole per-call bookkeeping (a
+        # WeakKeyDictionary builds a weak reference on every lookup).
+        self._modes: dict[int, bool] = {}
 
     # -- what gets sent ---------------------------------------------------------------
 
@@ -127,16 +133,28 @@ class Scripts:
 
     def mode(self, client: Any) -> str | None:
         """``"functions"``, ``"evalsha"``, or ``None`` before the first call on ``client``."""
-        mode = self._modes.get(client)
+        mode = self._modes.get(id(client))
         return None if mode is None else ("functions" if mode else "evalsha")
+
+    def _set_mode(self, client: Any, functions: bool) -> None:
+        key = id(client)
+        if key not in self._modes:
+            try:
+                weakref.finalize(client, self._modes.pop, key, None)
+            except TypeError:
+                pass  # not weak-referenceable: the entry stays (a few bytes per such client)
+        self._modes[key] = functions
+
+    def _forget(self, client: Any) -> None:
+        self._modes.pop(id(client), None)
 
     # -- sync -------------------------------------------------------------------------
 
     def _try_functions(self, client: Any) -> bool:
         """Whether to send ``FCALL`` to ``client``: yes until the server proved it has no Functions."""
-        functions = self._modes.get(client, self.use_functions is not False)
+        functions = self._modes.get(id(client), self.use_functions is not False)
         if not functions:
-            self._modes[client] = False
+            self._set_mode(client, False)
         return functions
 
     def _after_fcall_error(self, client: Any, exc: ResponseError) -> bool:
@@ -146,22 +164,48 @@ class Scripts:
         if _function_missing(exc):
             return True
         if _unknown_command(exc) and not self.use_functions:
-            self._modes[client] = False
+            self._set_mode(client, False)
             return False
         raise exc
 
     def call(self, client: Any, name: str, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
-        """Run script ``name`` with ``keys`` and ``args``; returns what it returns."""
+        """Run script ``name`` with ``keys`` and ``args``; returns what it returns.
+
+        Once the client's mode is known this is one dict read and one
+        ``FCALL`` (or ``EVALSHA``) sent with ``roundtrips.direct_call``: the hot
+        path of every rate-limit decision, so it does no other bookkeeping.
+        """
+        mode = self._modes.get(id(client))
+        if mode is True:
+            try:
+                return direct_call(client, "FCALL", self.function_names[name], len(keys), *keys, *args)
+            except ResponseError as exc:
+                if not _function_missing(exc):
+                    raise
+            # the server lost the library (restart, FUNCTION FLUSH): load it, call again
+            self.load_library(client)
+            return direct_call(client, "FCALL", self.function_names[name], len(keys), *keys, *args)
+        if mode is False:
+            script = self[name]
+            try:
+                return direct_call(client, "EVALSHA", script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                client.script_load(script.source)
+                return direct_call(client, "EVALSHA", script.sha, len(keys), *keys, *args)
+        return self._first_call(client, name, keys, args)
+
+    def _first_call(self, client: Any, name: str, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """The first call on a client (or after the server lost the library): find the mode."""
         script = self[name]
         if self._try_functions(client):
             try:
                 result = client.fcall(self.function_name(name), len(keys), *keys, *args)
-                self._modes[client] = True
+                self._set_mode(client, True)
                 return result
             except ResponseError as exc:
                 if self._after_fcall_error(client, exc):
                     self.load_library(client)
-                    self._modes[client] = True
+                    self._set_mode(client, True)
                     return client.fcall(self.function_name(name), len(keys), *keys, *args)
         try:
             return client.evalsha(script.sha, len(keys), *keys, *args)
@@ -188,11 +232,11 @@ class Scripts:
         one extra round trip per process.
         """
         script = self[name]
-        if self._modes.get(client) is None:
+        if self._modes.get(id(client)) is None:
             self._ensure_loaded(client)
         queued = pipe.__dict__.setdefault("_rp_scripts", {})
         queued[len(pipe)] = (name, tuple(keys), tuple(args))
-        if self._modes.get(client):
+        if self._modes.get(id(client)):
             pipe.fcall(self.function_name(name), len(keys), *keys, *args)
         else:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
@@ -231,7 +275,7 @@ class Scripts:
         queued = pipe.__dict__.pop("_rp_scripts", {})
         replies = pipe.execute(raise_on_error=False)
         if any(isinstance(replies[i], ResponseError) and _script_missing(replies[i]) for i in queued):
-            self._modes.pop(client, None)
+            self._forget(client)
             self._ensure_loaded(client)
             pipe = client.pipeline(transaction=transaction)
             build(pipe)
@@ -246,29 +290,37 @@ class Scripts:
         if self.use_functions is not False:
             try:
                 self.load_library(client)
-                self._modes[client] = True
+                self._set_mode(client, True)
                 return
             except ResponseError as exc:
                 if not _unknown_command(exc) or self.use_functions:
                     raise
         for script in self.scripts.values():
             client.script_load(script.source)
-        self._modes[client] = False
+        self._set_mode(client, False)
 
     # -- async (redis.asyncio) ----------------------------------------------------------
 
     async def acall(self, client: Any, name: str, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
         """``call`` for a ``redis.asyncio`` client."""
         script = self[name]
+        mode = self._modes.get(id(client))
+        if mode is True:
+            try:
+                return await client.execute_command("FCALL", self.function_names[name], len(keys), *keys, *args)
+            except ResponseError as exc:
+                if not _function_missing(exc):
+                    raise
+                self._forget(client)
         if self._try_functions(client):
             try:
                 result = await client.fcall(self.function_name(name), len(keys), *keys, *args)
-                self._modes[client] = True
+                self._set_mode(client, True)
                 return result
             except ResponseError as exc:
                 if self._after_fcall_error(client, exc):
                     await self.aload_library(client)
-                    self._modes[client] = True
+                    self._set_mode(client, True)
                     return await client.fcall(self.function_name(name), len(keys), *keys, *args)
         try:
             return await client.evalsha(script.sha, len(keys), *keys, *args)

@@ -215,6 +215,14 @@ def tracking_caches() -> dict[str, TrackingCache]:
     return {name.split(":", 1)[1]: c for name, c in list(_state.items()) if name.startswith("tracking:")}  # type: ignore[misc]
 
 
+def forget_local(*names: str) -> None:
+    """Drop keys from this process's local tier at once, if it has one (a writer does this
+    for its own process: the pub/sub message it publishes reaches the others)."""
+    tier = _state.get("tier")
+    if tier is not None:
+        tier.drop(names)  # type: ignore[attr-defined]
+
+
 def invalidation_bus() -> InvalidationBus | None:
     """The listener, if this process has started its local tier."""
     return _state.get("bus")  # type: ignore[return-value]

@@ -1,10 +1,9 @@
 """Order status: processing an order, and announcing each change (the writes after checkout).
 
 ``order_process`` is what fulfilling an order means to the shop: pending ->
-processing -> completed | failed, each step a guarded ``UPDATE ... WHERE
-status = <expected>`` so a redelivered message changes nothing, and the side
-effect (a ``Fulfilment`` row) written in the same transaction as the final
-transition.  The shop does not know who calls it: the stream workers of
+completed | failed in one transaction, a guarded ``UPDATE ... WHERE status
+IN (pending, processing)`` so a redelivered message changes nothing, and the
+side effect (a ``Fulfilment`` row) written in the same transaction.  The shop does not know who calls it: the stream workers of
 ``workers/`` do, for each entry of the ``orders`` stream.
 
 Every status change is announced after its transaction commits, through
@@ -18,12 +17,11 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from realtime.services import notify
-from shop.models import Fulfilment, Order, OrderItem, Product
-from shop.stock import CartLine, stock_release
+from shop.models import Fulfilment, Order, OrderItem
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +38,6 @@ def status_announce(owner: str, order_id: int, status: str, reason: str = "") ->
     notify(owner, "order.status", data)
 
 
-def _transition(order: Order, from_status: str, to_status: str, reason: str = "") -> bool:
-    """Move ``order`` from one status to the next iff it is still in ``from_status``.
-
-    Must run inside a transaction; the announcement is sent after it commits.
-    """
-    changed = Order.objects.filter(pk=order.pk, status=from_status).update(
-        status=to_status, failure_reason=reason[:200], updated_at=timezone.now())
-    if changed:
-        transaction.on_commit(lambda: status_announce(order.owner, order.pk, to_status, reason))
-    return bool(changed)
-
-
 def order_process(*, order_id: int, consumer: str = "", message_id: str = "") -> str:
     """Process one order; safe to call any number of times for the same order.
 
@@ -59,29 +45,41 @@ def order_process(*, order_id: int, consumer: str = "", message_id: str = "") ->
     (already done: a redelivered or republished message; nothing changes).
     Raises ``OrderNotFoundError`` for an unknown order (the worker retries
     it, then dead-letters it).
+
+    The database work is one transaction of three statements, whatever the
+    number of items: read the order (and whether it has items), the guarded transition
+    ``UPDATE ... WHERE status IN (pending, processing)`` (only the caller that
+    moves it does the work: a redelivery finds it done and changes nothing),
+    then the side effect (the ``Fulfilment`` row; an order with no items
+    fails, with nothing to give back).  One commit per order is what
+    lets several worker processes share PostgreSQL without queueing on each
+    other's fsyncs more than they must.  A worker killed before the commit
+    leaves the order pending: the stream redelivers it.
+
+    After the commit the owner is told ``processing`` (a worker has it) and
+    then the final status, in that order.
     """
-    order = Order.objects.filter(pk=order_id).only("pk", "owner", "status").first()
-    if order is None:
-        raise OrderNotFoundError(f"order {order_id} does not exist")
-    if order.status in (Order.Status.COMPLETED, Order.Status.FAILED):
-        return "duplicate"
-    if order.status == Order.Status.PENDING:
-        with transaction.atomic():
-            _transition(order, Order.Status.PENDING, Order.Status.PROCESSING)
     with transaction.atomic():
-        items = list(OrderItem.objects.filter(order_id=order.pk).values_list("product_id", "quantity"))
-        reason = "" if items else "the order has no items"
+        # the order and whether it has items: one query
+        order = (Order.objects.filter(pk=order_id).only("pk", "owner", "status")
+                 .annotate(has_items=Exists(OrderItem.objects.filter(order_id=OuterRef("pk")))).first())
+        if order is None:
+            raise OrderNotFoundError(f"order {order_id} does not exist")
+        if order.status in (Order.Status.COMPLETED, Order.Status.FAILED):
+            return "duplicate"
+        reason = "" if order.has_items else "the order has no items"
         final = Order.Status.COMPLETED if not reason else Order.Status.FAILED
-        # The guard: only the caller that moves processing -> final does the work.
-        if not _transition(order, Order.Status.PROCESSING, final, reason):
+        # The guard: only the caller that moves the order to its final status does the work.
+        changed = Order.objects.filter(pk=order.pk, status__in=(Order.Status.PENDING, Order.Status.PROCESSING)).update(
+            status=final, failure_reason=reason[:200], updated_at=timezone.now())
+        if not changed:
             return "duplicate"
         if final == Order.Status.COMPLETED:
             Fulfilment.objects.create(order_id=order.pk, consumer=consumer[:100], message_id=message_id[:40])
-        else:
-            lines = [CartLine(pid, qty) for pid, qty in items]
-            for line in lines:
-                Product.objects.filter(pk=line.product_id).update(stock=F("stock") + line.quantity)
-            transaction.on_commit(lambda: stock_release(lines))
+        owner, pk, was = order.owner, order.pk, order.status
+        if was == Order.Status.PENDING:
+            transaction.on_commit(lambda: status_announce(owner, pk, Order.Status.PROCESSING))
+        transaction.on_commit(lambda: status_announce(owner, pk, final, reason))
     return str(final)
 
 

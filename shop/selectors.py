@@ -8,7 +8,10 @@ the views send as ``X-Cache`` and show on the page.
   ``shop.services.product_view``, the write half).
 - Lists (categories, a category's pages): keys embed the catalog generation
   (``shop.keys.catalog_generation_key``); writers ``INCR`` it and old lists are
-  simply never read again.  Two round trips: the generation, then the list.
+  simply never read again.  One round trip: the generation comes from the
+  process's local tier (kept about a second, dropped by the invalidation
+  pub/sub when a writer bumps it), then the list; two when the local copy
+  has expired.
 - Hot keys: ``tier=ReadTier.LOCAL`` puts the in-process tier in front,
   ``ReadTier.REPLICAS`` spreads reads over ``HOT_REPLICAS`` copies, and
   ``ReadTier.TRACKING`` / ``TRACKING_BCAST`` keep an in-process copy that the
@@ -206,17 +209,39 @@ def server_tracking() -> dict[str, int] | None:
         return None
 
 
-def catalog_generation() -> int | None:
-    """The catalog generation, or ``None`` when Redis is unavailable."""
+def catalog_generation(*, local: bool = True) -> int | None:
+    """The catalog generation, or ``None`` when Redis is unavailable.
+
+    With ``local`` (the list pages), this process keeps the number for the
+    local tier's TTL (about a second) in its in-process tier, dropped by the
+    invalidation pub/sub as soon as a writer bumps it: a list page is then
+    one round trip (the list) instead of two (the generation, then the list).
+    The copy is only trusted while the listener is subscribed, and a number
+    read from Redis is kept only if no invalidation arrived during the read
+    (``LocalTier.put(..., since=)``), so the staleness is the pub/sub delivery
+    time, as for the product tier.
+    """
     cache = caching.cache()
     if not cache.breaker.allow():
         return None
+    gen_key = keys.catalog_generation_key()
+    tier = bus = None
+    if local:
+        tier = caching.local_tier()
+        bus = caching.invalidation_bus()
+        if bus is not None and bus.subscribed.is_set():
+            value = tier.get(gen_key)
+            if value is not tier.MISSING:
+                return value
+    epoch = tier.epoch if tier is not None else 0
     try:
-        generation = cache.generation(keys.catalog_generation_key())
+        generation = cache.generation(gen_key)
     except RedisError as exc:
         cache.breaker.failure(exc)
         return None
     cache.breaker.success()
+    if tier is not None and bus is not None and bus.subscribed.is_set():
+        tier.put(gen_key, generation, since=epoch)
     return generation
 
 

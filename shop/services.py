@@ -259,11 +259,14 @@ def product_cache_sync(*, product_id: int, strategy: WriteStrategy | None = None
         for replica_key in replica_keys:  # one DEL each: replicas live in different slots
             pipe.delete(replica_key)
         cache.bump_generation(keys.catalog_generation_key(), pipe=pipe)
-        hotkeys.publish_invalidation(pipe, keys.invalidation_channel(), [value_key])
+        # every process drops the product and the generation from its local tier
+        hotkeys.publish_invalidation(pipe, keys.invalidation_channel(), [value_key, keys.catalog_generation_key()])
         pipe.execute()
     except RedisError as exc:
         cache.breaker.failure(exc)
         return None
+    finally:
+        caching.forget_local(value_key, keys.catalog_generation_key())  # this process: at once
     return strategy
 
 
@@ -272,10 +275,14 @@ def catalog_changed() -> None:
 
     def bump() -> None:
         cache = caching.cache()
+        gen_key = keys.catalog_generation_key()
         try:
-            cache.bump_generation(keys.catalog_generation_key())
+            cache.bump_generation(gen_key)
+            hotkeys.publish_invalidation(cache.client, keys.invalidation_channel(), [gen_key])
         except RedisError as exc:
             cache.breaker.failure(exc)
+        finally:
+            caching.forget_local(gen_key)
 
     transaction.on_commit(bump)
 

@@ -225,7 +225,7 @@ def _caching_state(pid: int | None) -> dict:
         context["entry"] = selectors.cache_entry_state(pid)
         context["switches"] = caching.switches()
         context["write_strategy"] = context["switches"].write_strategy
-        context["generation"] = selectors.catalog_generation()
+        context["generation"] = selectors.catalog_generation(local=False)
         context["switches_expiry"] = selectors.switches_expiry()
         context.update(selectors.view_counter_state(pid))
     context["flushes"] = selectors.recent_flushes()

@@ -44,6 +44,22 @@ def server_info() -> ServerInfo:
     return session_info()
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """On PostgreSQL (``DATABASE_URL``), a test database name of this run's own.
+
+    Several test runs share the machine's PostgreSQL at once; pytest-django's
+    default name (``test_<name>``) would have them create, use and drop the
+    same database.  SQLite needs nothing: its test file is under this run's
+    ``VAR_DIR``.
+    """
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}_{os.getpid()}"
+
+
 def _raw(server: RedisServer) -> redis.Redis:
     # A plain client (not traced, not the app's) for fixtures and assertions.
     return redis.Redis(host=server.host, port=server.port, decode_responses=True, socket_timeout=5)

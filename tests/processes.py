@@ -1,12 +1,16 @@
 """Fixtures for tests that run real worker and web processes next to the test process.
 
-Processes cannot share pytest-django's in-memory SQLite test database, so
-these tests use a **file** SQLite database (WAL mode, as in production
-settings): ``shared_db`` creates and migrates it, points this process's
+Processes cannot share pytest-django's test database (in-memory SQLite, or
+a transaction that is rolled back), so these tests use a database of their
+own: ``shared_db`` creates and migrates it, points this process's
 ``default`` connection at it for the duration of the module (Django's own
 test-database setup swaps ``settings_dict["NAME"]`` the same way), and hands
-child processes ``DATABASE_URL=sqlite:///<file>``.  SQLite needs no server,
-so the suite runs the same on a laptop and in CI.
+child processes a ``DATABASE_URL`` naming that same database.  With SQLite
+(the default) it is a **file** in WAL mode, as in production settings; with
+PostgreSQL (``DATABASE_URL=postgres://...``, as CI runs it when the machine
+has one) it is a database named after this run's test database
+(``test_<name>_<pid>_shared<n>``), created and dropped here, so suites run at
+the same time on one server never meet.
 
 - ``start_worker(consumer, *args, redis_url=...)``: ``manage.py run_stream_worker
   orders`` as a child process on the shared database; stopped after the test.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import http.client
+import itertools
 import os
 import signal
 import subprocess
@@ -25,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -40,13 +46,13 @@ ROOT = Path(settings.BASE_DIR)
 
 @dataclass
 class SharedDb:
-    path: Path
+    url: str
     redis_url: str
 
     def env(self, redis_url: str | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            DATABASE_URL=f"sqlite:///{self.path}",
+            DATABASE_URL=self.url,
             REDIS_URL=redis_url or self.redis_url,
             DJANGO_SETTINGS_MODULE="config.settings",
             DEBUG="0",
@@ -61,21 +67,63 @@ class SharedDb:
         return env
 
 
+_shared_count = itertools.count(1)
+
+
+def _postgres_database(settings_dict: dict, name: str, *, drop: bool = False) -> None:
+    """``CREATE DATABASE name`` (or ``DROP ... WITH (FORCE)``) on the server of ``settings_dict``."""
+    import psycopg
+    from psycopg import sql
+
+    params = {k: v for k, v in {"host": settings_dict.get("HOST"), "port": settings_dict.get("PORT"),
+                                "user": settings_dict.get("USER"), "password": settings_dict.get("PASSWORD")}.items()
+              if v}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        statement = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if drop else "CREATE DATABASE {}"
+        conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
+
+
+def _postgres_url(settings_dict: dict, name: str) -> str:
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    return f"postgres://{auth}{settings_dict.get('HOST') or '127.0.0.1'}:{settings_dict.get('PORT') or 5432}/{name}"
+
+
+def database_url(settings_dict: dict) -> str:
+    """A ``DATABASE_URL`` for the database ``settings_dict`` names (SQLite file or PostgreSQL), for a child."""
+    if settings_dict["ENGINE"] == "django.db.backends.postgresql":
+        return _postgres_url(settings_dict, settings_dict["NAME"])
+    return f"sqlite:///{settings_dict['NAME']}"
+
+
 @pytest.fixture(scope="module")
-def shared_db(django_db_blocker, tmp_path_factory, redis_server) -> Iterator[SharedDb]:
-    path = tmp_path_factory.mktemp("shared-db") / "db.sqlite3"
+def shared_db(django_db_blocker, django_db_modify_db_settings, tmp_path_factory, redis_server) -> Iterator[SharedDb]:
     with django_db_blocker.unblock():
         old = connections["default"]
         settings_dict = copy.deepcopy(old.settings_dict)
-        settings_dict["NAME"] = str(path)
+        postgres = settings_dict["ENGINE"] == "django.db.backends.postgresql"
+        if postgres:
+            base = (settings_dict.get("TEST") or {}).get("NAME") or f"test_{settings_dict['NAME']}"
+            name = f"{base}_shared{next(_shared_count)}"
+            _postgres_database(settings_dict, name, drop=True)  # left over by a run that was killed
+            _postgres_database(settings_dict, name)
+            settings_dict["NAME"] = name
+            url = _postgres_url(settings_dict, name)
+        else:
+            path = tmp_path_factory.mktemp("shared-db") / "db.sqlite3"
+            settings_dict["NAME"] = str(path)
+            url = f"sqlite:///{path}"
         new = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "default")
         connections["default"] = new
         try:
             call_command("migrate", verbosity=0, interactive=False)
-            yield SharedDb(path, redis_server.url)
+            yield SharedDb(url, redis_server.url)
         finally:
             new.close()
             connections["default"] = old
+            if postgres:
+                _postgres_database(settings_dict, settings_dict["NAME"], drop=True)
 
 
 @pytest.fixture

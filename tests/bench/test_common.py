@@ -43,3 +43,42 @@ def test_percentiles_quartiles_and_spread():
 def test_markdown_table():
     lines = common.md_table(["a", "b"], [[1, "x"], [22, "yy"]])
     assert lines[0].startswith("| a") and set(lines[1]) <= set("|-: ") and "22" in lines[3]
+
+
+def test_targets_say_met_or_not_met_in_both_directions():
+    lower = common.Target("b", "ratio", 1.2, 1.25)
+    higher = common.Target("b", "speed-up", 1.5, 1.6, higher_is_better=True)
+    assert lower.met and lower.verdict == "met" and lower.goal_text == "≤ 1.25x"
+    assert not higher.met and higher.verdict == "**not met**" and higher.goal_text == "≥ 1.60x"
+    assert not common.Target("b", "nothing measured", math.nan, 1.0).met
+    recorded = common.target("b", "µs over", 12.0, 10.0, unit="µs")
+    assert common.TARGETS[-1] is recorded and not recorded.met and recorded.fmt(12.0) == "12.0 µs"
+    common.TARGETS.remove(recorded)
+    assert "| ratio | ≤ 1.25x | 1.20x |" in "\n".join(common.target_table([lower]))
+
+
+def test_busy_state_runs_one_low_priority_loop_per_core_and_stops_them(monkeypatch):
+    import os
+    import subprocess
+
+    started = []
+    real = subprocess.Popen
+
+    def spy(args, **kwargs):
+        proc = real(args, **kwargs)
+        started.append((args, proc))
+        return proc
+
+    monkeypatch.setattr(common.subprocess, "Popen", spy)
+    with common.machine_state("busy") as state:
+        assert state.loops == (os.cpu_count() or 1) == len(started)
+        assert all(args[:3] == ["nice", "-n", "19"] and proc.poll() is None for args, proc in started)
+    assert all(proc.poll() is not None for _, proc in started)
+    assert "busy" in state.describe() and state.load_after is not None
+    with common.machine_state("idle") as idle:
+        assert idle.loops == 0
+
+
+def test_compare_reports_the_difference_per_pair():
+    result = common.compare(lambda: None, lambda: sum(range(2000)), pairs=3, calls=20)
+    assert len(result.differences) == 3 and result.difference_us > 0 and result.ratio > 1

@@ -185,3 +185,22 @@ def test_system_check_reports_broken_rules(settings):
     errors = adapter.check_rules()
     assert sorted(e.msg.split("'")[1] for e in errors) == ["bad-algo", "bad-fail", "bad-key", "bad-limit"]
     assert {e.id for e in errors} == {"site_config.E010"}
+
+
+def test_one_matching_rule_is_one_command_without_a_pipeline(r):
+    request = RequestFactory().get("/api/leaderboards/reaction/top")
+    rule = adapter.rules()["api"]
+    adapter.check(request, [rule])  # loads the scripts
+    with tracing() as trace:
+        assert adapter.check(request, [rule]) is None
+    assert (trace.round_trip_count, trace.command_count) == (1, 1)
+    assert trace.round_trips[0].commands[0][0] == "FCALL"
+    assert request.ratelimit.decision.remaining == 3
+
+
+def test_a_rule_may_use_the_fixed_window_without_lua(client, settings):
+    settings.RATELIMIT_RULES = rules(api={"path": r"^/api/", "key": "ip", "algorithm": "fixed_window_plain",
+                                          "limit": 2, "period": 60, "fail": "open"})
+    codes = [client.get("/api/leaderboards/reaction/top") for _ in range(3)]
+    assert [c.status_code for c in codes] == [200, 200, 429]
+    assert codes[0]["RateLimit-Remaining"] == "1" and codes[2].json()["rule"] == "api"

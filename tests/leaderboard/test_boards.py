@@ -229,3 +229,24 @@ def test_seed_command_is_idempotent(raw_redis):
     first = raw_redis.zrange(keys.best_key(B), 0, -1, withscores=True)
     call_command("seed_leaderboard")
     assert len(first) == 20 and raw_redis.zrange(keys.best_key(B), 0, -1, withscores=True) == first
+
+
+@pytest.mark.django_db
+def test_the_game_page_reads_the_top_10_and_the_archive_in_one_round_trip(client):
+    from django.utils import timezone
+
+    now = timezone.now()
+    yesterday = now - dt.timedelta(days=1)
+    for i in range(12):
+        services.score_submit(board=B, player=f"y{i}", points=100 + i, now=yesterday)
+    services.archive_day(board=B, day=yesterday.date())
+    services.score_submit(board=B, player="today", points=5000, now=now)
+    client.get("/leaderboard/")  # warm: the health probe is cached for two seconds
+    response = client.get("/leaderboard/")
+    assert response.status_code == 200
+    assert 'desc="2 cmds, 1 rtt"' in response["Server-Timing"]
+    html = response.content.decode()
+    assert "today" in html and "y11 — 111" in html
+    top, archive = selectors.game_boards(selectors.board_ref(board=B), archive_day=yesterday.date())
+    assert [(e.rank, e.player, e.score) for e in top[:2]] == [(1, "today", 5000), (2, "y11", 111)]
+    assert [e.player for e in archive] == [f"y{i}" for i in range(11, 1, -1)]

@@ -11,7 +11,16 @@ import pytest
 import redis
 
 from redis_patterns import ratelimit
-from redis_patterns.ratelimit import ALGORITHMS, GCRA, FixedWindow, SlidingLog, SlidingWindow, TokenBucket
+from redis_patterns.ratelimit import (
+    ALGORITHMS,
+    GCRA,
+    LIMITERS,
+    FixedWindow,
+    PlainFixedWindow,
+    SlidingLog,
+    SlidingWindow,
+    TokenBucket,
+)
 from redis_patterns.tracing import tracing
 
 T0 = 1_700_000_000.0  # a multiple of every period used below: window edges fall on T0 + k * period
@@ -40,8 +49,9 @@ def test_fixed_window_sequence_and_retry_after(make):
     assert seq(lim, [0.999999, 1.0, 1.5]) == "DAA"
 
 
-def test_fixed_window_lets_twice_the_limit_through_at_the_window_edge(make):
-    lim = make(FixedWindow)
+@pytest.mark.parametrize("cls", [FixedWindow, PlainFixedWindow])
+def test_fixed_window_lets_twice_the_limit_through_at_the_window_edge(make, cls):
+    lim = make(cls)
     # 3 at the end of one window, 3 at the start of the next: 6 within 0.2 s (documented edge)
     assert seq(lim, [0.9, 0.9, 0.9, 1.0, 1.0, 1.0, 1.1]) == "AAAAAAD"
 
@@ -94,9 +104,9 @@ def test_gcra_matches_the_token_bucket_exactly(make):
                 assert a.retry_after == pytest.approx(b.retry_after, abs=2e-6)
 
 
-@pytest.mark.parametrize("name", list(ALGORITHMS))
+@pytest.mark.parametrize("name", list(LIMITERS))
 def test_retry_after_is_exactly_when_the_request_passes(make, name):
-    lim = make(ALGORITHMS[name], 4, 1.0)
+    lim = make(LIMITERS[name], 4, 1.0)
     t = 0.3
     assert seq(lim, [t] * 4) == "AAAA"
     d = lim.decide("s", now=T0 + t)
@@ -106,9 +116,9 @@ def test_retry_after_is_exactly_when_the_request_passes(make, name):
     assert lim.decide("s", now=T0 + t + d.retry_after).allowed
 
 
-@pytest.mark.parametrize("name", list(ALGORITHMS))
+@pytest.mark.parametrize("name", list(LIMITERS))
 def test_cost_and_remaining(make, name):
-    lim = make(ALGORITHMS[name], 5, 1.0)
+    lim = make(LIMITERS[name], 5, 1.0)
     d = lim.decide("s", 3, now=T0)
     assert d.allowed and d.remaining == 2 and d.limit == 5
     assert not lim.decide("s", 3, now=T0).allowed
@@ -182,7 +192,7 @@ ATTEMPTS = 8  # per thread and phase: 2 x 8 x 8 = 128 attempts against N = 20
 def _hammer(url: str, barrier, results, process: int) -> None:
     client = redis.Redis.from_url(url, decode_responses=True, max_connections=THREADS + 2)
     out = {}
-    for name, cls in ALGORITHMS.items():
+    for name, cls in LIMITERS.items():
         # phase 1: Redis TIME; a long period so no window edge falls inside the run
         lim = cls(client, name="conc", limit=N, period=1_000_000, key_prefix="t")
         # phase 2: a controlled clock straddling a window edge (T0 is a multiple of 1000 s)
@@ -223,12 +233,12 @@ def test_two_processes_many_threads_never_exceed_the_limit(redis_server):
         p.join(timeout=30)
         assert p.exitcode == 0
     total = {k: got[0][1][k] + got[1][1][k] for k in got[0][1]}
-    for name in ALGORITHMS:
+    for name in LIMITERS:
         assert total[(name, "time")] == N, name
-        # straddling an edge only the fixed window admits a second full window
+        # straddling an edge only the fixed windows admit a second full window
         edge = total[(name, "before")] + total[(name, "after")]
         assert total[(name, "before")] == N, name
-        assert edge == (2 * N if name == "fixed_window" else N), name
+        assert edge == (2 * N if name.startswith("fixed_window") else N), name
 
 
 @pytest.mark.parametrize("name", ["fixed_window", "sliding_window"])
@@ -236,3 +246,68 @@ def test_a_clock_behind_the_writer_never_reopens_an_old_window(make, name):
     lim = make(ALGORITHMS[name])
     assert seq(lim, [1.0, 1.0, 1.0]) == "AAA"
     assert seq(lim, [0.99]) == "D"  # another server's clock a little behind
+
+
+# --- the fixed window without Lua ----------------------------------------------------------------
+
+
+def test_plain_fixed_window_sequence_and_retry_after(make):
+    lim = make(PlainFixedWindow)
+    assert seq(lim, [0.0, 0.1, 0.2, 0.3]) == "AAAD"
+    d = lim.decide("s", now=T0 + 0.3)
+    assert (d.allowed, d.remaining, d.retry_after, d.reset) == (False, 0, pytest.approx(0.7), pytest.approx(0.7))
+    assert seq(lim, [0.999999, 1.0, 1.5]) == "DAA"
+
+
+def test_plain_fixed_window_is_one_round_trip_of_two_commands_and_never_leaves_a_key_without_ttl(make, raw_redis):
+    lim = make(PlainFixedWindow, 2, 30.0)
+    with tracing() as trace:
+        first = lim.decide("user:1")
+    assert first.allowed and first.remaining == 1
+    assert trace.round_trip_count == 1 and trace.command_count == 2
+    assert [c[0] for c in trace.round_trips[0].commands] == ["SET", "INCRBY"]
+    lim.decide("user:1")
+    assert not lim.decide("user:1").allowed
+    (key,) = raw_redis.scan_iter("t:rl:fixed_window_plain:*")
+    assert key == lim.keys("user:1")[0]
+    assert raw_redis.get(key) == "3"  # a refused request of cost 1 is counted: harmless, already at the limit
+    # the TTL covers the rest of the window and one more period: the INCRBY always finds a key with a TTL
+    assert 30_000 < raw_redis.pttl(key) <= 60_000
+
+
+def test_plain_fixed_window_refunds_a_refused_request_that_would_have_burned_the_rest(make, raw_redis):
+    lim = make(PlainFixedWindow, 5, 1.0)
+    assert lim.decide("s", 3, now=T0).allowed
+    refused = lim.decide("s", 3, now=T0 + 0.1)
+    assert not refused.allowed and refused.remaining == 2
+    assert raw_redis.get(lim.keys("s", now=T0)[0]) == "3"  # given back
+    assert lim.decide("s", 2, now=T0 + 0.2).allowed
+
+
+def test_plain_fixed_window_in_decide_many_and_async(make, r, redis_server):
+    plain, bucket = make(PlainFixedWindow, name="p"), make(TokenBucket, name="b")
+    ratelimit.decide_many(r, [(bucket, "warm", 1)], now=T0)
+    with tracing() as trace:
+        out = ratelimit.decide_many(r, [(plain, "s", 1), (bucket, "s", 1), (plain, "s", 2)], now=T0,
+                                    raise_on_error=False)
+    assert trace.round_trip_count == 1 and trace.command_count == 5
+    assert [(d.allowed, d.remaining) for d in out] == [(True, 2), (True, 2), (True, 0)]
+
+    async def run() -> str:
+        client = redis.asyncio.Redis.from_url(redis_server.url, decode_responses=True)
+        try:
+            lim = PlainFixedWindow(aclient=client, name="async", limit=2, period=1.0)
+            marks = ""
+            for t in (0, 0, 0, 1.0):
+                marks += "A" if (await lim.adecide("s", now=T0 + t)).allowed else "D"
+            return marks
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(run()) == "AADA"
+
+
+def test_make_limiter_knows_the_plain_variant_but_the_demo_list_stays_at_five():
+    assert isinstance(ratelimit.make_limiter("fixed_window_plain", None, name="x", limit=1, period=1),
+                      PlainFixedWindow)
+    assert "fixed_window_plain" not in ALGORITHMS and len(ALGORITHMS) == 5

@@ -225,3 +225,30 @@ def test_cart_lines_are_clamped_and_removed_atomically(client, product, raw_redi
     owner = f"session:{client.session.session_key}"
     assert raw_redis.exists(keys.cart(owner)) == 0  # the last line went, and the empty hash with it
     assert add(-1) == 0 and raw_redis.exists(keys.cart(owner)) == 0
+
+
+def test_order_process_is_one_transaction_of_three_statements_whatever_the_items(product, second):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from shop.models import Order, OrderItem
+
+    def order_of(lines: list[tuple[Product, int]]) -> int:
+        order = Order.objects.create(owner="session:q", total=Decimal("1.00"))
+        OrderItem.objects.bulk_create([OrderItem(order=order, product=p, quantity=q, unit_price=p.price)
+                                       for p, q in lines])
+        return order.pk
+
+    small, large = order_of([(product, 1)]), order_of([(product, 1), (second, 1)] * 3)
+    counts = []
+    for order_id in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            assert orders.order_process(order_id=order_id, consumer="c") == "completed"
+        counts.append([q["sql"].split()[0] for q in queries.captured_queries])
+    # read the order (with whether it has items), the guarded UPDATE, the fulfilment row (plus the
+    # transaction's own SAVEPOINT/RELEASE inside the test's transaction): the same for 1 item and for 6
+    assert counts[0] == counts[1]
+    assert [q for q in counts[0] if q not in ("SAVEPOINT", "RELEASE")] == ["SELECT", "UPDATE", "INSERT"]
+
+    failed = Order.objects.create(owner="session:q", total=Decimal("1.00"))  # no items: fails
+    assert orders.order_process(order_id=failed.pk) == "failed"

@@ -20,6 +20,7 @@ from django.db import connection
 from shop import services
 from shop.caching import WriteStrategy
 from tests.conftest import wait_for
+from tests.processes import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,7 +53,7 @@ print(json.dumps({"reads": reads, "violations": violations, "states": states}), 
 
 def start_reader(pid: int, version_key: str, reads_key: str) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings",
-           "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}"}
+           "DATABASE_URL": database_url(connection.settings_dict)}
     proc = subprocess.Popen([sys.executable, "-c", READER, str(pid), version_key, reads_key],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
@@ -117,7 +118,7 @@ def test_a_write_reaches_another_process_in_process_tier_by_pub_sub(catalog, raw
     pid = catalog[0].pk
     services.product_update(product_id=pid, changes={"stock": 1})
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "SHOP_LOCAL_TIER_TTL": "60",
-           "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}"}
+           "DATABASE_URL": database_url(connection.settings_dict)}
     seen_key = "t:test:local"
     proc = subprocess.Popen([sys.executable, "-c", LOCAL_READER, str(pid), seen_key],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

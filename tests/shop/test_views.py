@@ -171,3 +171,33 @@ def test_an_invalid_staff_price_re_renders_the_form_with_the_message(staff_clien
     assert "The entry for product" in html  # the rest of the page too, not a bare error
     assert Product.objects.get(pk=pid).price == before
 
+def test_a_list_page_is_one_round_trip_once_the_generation_is_local(client, catalog, raw_redis,
+                                                                     django_capture_on_commit_callbacks):
+    from shop import caching, services
+    from tests.conftest import wait_for
+
+    slug = catalog[0].category.slug
+    client.get(f"/shop/c/{slug}/")  # starts the local tier and its listener
+    wait_for(lambda: caching.invalidation_bus().subscribed.is_set())
+    client.get(f"/shop/c/{slug}/")
+    hit = client.get(f"/shop/c/{slug}/")
+    assert hit["X-Cache"] == "hit" and 'desc="1 cmds, 1 rtt"' in hit["Server-Timing"]
+    # a write elsewhere: the generation moves in Redis and its PUBLISH drops the local copy
+    raw_redis.incr(keys.catalog_generation_key())
+    raw_redis.publish(keys.invalidation_channel(), f'["{keys.catalog_generation_key()}"]')
+    wait_for(lambda: client.get(f"/shop/c/{slug}/")["X-Cache"] == "miss")
+    # a write in this process drops its own copy at once, before any message arrives
+    with django_capture_on_commit_callbacks(execute=True):
+        services.product_update(product_id=catalog[0].pk, changes={"name": "Renamed at once"})
+    response = client.get(f"/shop/c/{slug}/")
+    assert response["X-Cache"] == "miss" and "Renamed at once" in response.content.decode()
+
+
+def test_a_generation_read_overtaken_by_an_invalidation_is_not_kept():
+    from redis_patterns.hotkeys import LocalTier
+
+    tier = LocalTier(ttl=10)
+    epoch = tier.epoch
+    tier.drop(["gen"])  # the invalidation arrives while the reader was reading
+    assert tier.put("gen", 41, since=epoch) is False and tier.get("gen") is tier.MISSING
+    assert tier.put("gen", 42, since=tier.epoch) is True and tier.get("gen") == 42
