@@ -39,6 +39,9 @@ from redis_patterns.scripts import loader
 
 MAX_PAGE = 100
 MAX_AROUND = 50
+#: No view holds more than ``keys.MAX_PLAYERS``: a page further down is empty by definition,
+#: and an offset near 2**63 would overflow the ``ZRANGE`` stop index (a Redis error, not a 4xx).
+MAX_OFFSET = keys.MAX_PLAYERS
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,8 @@ def _score(ref: BoardRef, raw: float | str) -> int:
 
 def board_top(ref: BoardRef, *, limit: int = 10, offset: int = 0) -> list[Entry]:
     """Entries ranked ``offset + 1`` .. ``offset + limit``: one round trip."""
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise InvalidInput("invalid_page", f"limit must be 1-{MAX_PAGE} and offset >= 0")
+    if not 1 <= limit <= MAX_PAGE or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput("invalid_page", f"limit must be 1-{MAX_PAGE} and offset 0-{MAX_OFFSET}")
     client = get_redis()
     skip = 0
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from config.api import Conflict
 from config.redis import get_redis
 from leaderboard import keys
 from leaderboard.boards import (
@@ -58,7 +59,7 @@ def score_submit(*, board: str, player: str, points: int, now: dt.datetime | Non
     """
     check_board(board)
     check_player(player)
-    check_points(points)
+    check_points(points, board)
     now = now or timezone.now()
     day = day_of(now)
     monday = monday_of(day)
@@ -66,7 +67,7 @@ def score_submit(*, board: str, player: str, points: int, now: dt.datetime | Non
         get_redis(), "submit_score",
         keys=[keys.best_key(board), keys.total_key(board), keys.day_key(board, day),
               keys.week_key(board, monday), keys.seq_key(board)],
-        args=[player, points, day_ttl(day, now), week_ttl(monday, now), TOP],
+        args=[player, points, day_ttl(day, now), week_ttl(monday, now), TOP, keys.MAX_PLAYERS],
     )
     best_score, best_rank, total, total_rank, *flags = reply
     changed = tuple(view for view, flag in zip(("best", "total", "daily", "weekly"), flags, strict=True)
@@ -90,18 +91,26 @@ def notify_top10_changed(*, board: str, views: dict[str, str]) -> None:
     notify(f"leaderboard:{board}", "leaderboard.changed", {"board": board, "views": changed})
 
 
+class TooManyFriends(Conflict):
+    code = "too_many_friends"
+
+
 def friends_add(*, board: str, player: str, friend: str) -> None:
     """Make ``player`` and ``friend`` friends on ``board`` (both ways; each is in their own set).
 
-    One pipelined round trip of four ``SADD``s (idempotent).
+    One script (``lua/add_friends.lua``), idempotent: both ``SADD``s and their
+    ``EXPIRE`` (``FRIENDS_TTL``), refused with ``TooManyFriends`` (409, nothing
+    written) when a set already holds ``MAX_FRIENDS`` friends.  Anyone may call
+    this for any name, so the sets it creates expire and stay bounded.
     """
     check_board(board)
     check_player(player)
     check_player(friend, "friend")
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.sadd(keys.friends_key(board, player), player, friend)
-    pipe.sadd(keys.friends_key(board, friend), friend, player)
-    pipe.execute()
+    added = loader("leaderboard").call(
+        get_redis(), "add_friends", keys=[keys.friends_key(board, player), keys.friends_key(board, friend)],
+        args=[player, friend, keys.MAX_FRIENDS + 1, int(keys.FRIENDS_TTL.total_seconds())])
+    if not int(added):
+        raise TooManyFriends(f"a player may have at most {keys.MAX_FRIENDS} friends on a board")
 
 
 def archive_day(*, board: str, day: dt.date) -> int:
