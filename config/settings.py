@@ -280,22 +280,25 @@ LOGGING = {
 }
 
 # --- rate limiting (config/ratelimit.py; redis_patterns/ratelimit.py) ----------------------------
-# Rules with a "path" are applied by the middleware; the others by @ratelimit("name") on a view.
-# "fail": what a rule does when Redis is down ("open" admits, "closed" answers 503).
+# Rules with a "path" are applied by the middleware; the others by @ratelimit("name") on a view
+# (the two login rules: on every login path, see config/urls.py and sessions_app/views.py).
+# "fail": what a rule does when Redis is down ("open" admits, "closed" answers 503, "local"
+# decides with a per-process limiter of the same size). Keys are what a client cannot mint
+# for free (its address, its user, the account it tries): never a client-chosen header.
 
 RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
 RATELIMIT_TRUSTED_PROXIES = env_int("RATELIMIT_TRUSTED_PROXIES", 0)  # reverse proxies appending X-Forwarded-For
 RATELIMIT_RULES = {
     "login-ip": {"key": "ip", "methods": ["POST"], "algorithm": "sliding_window",
                  "limit": env_int("RATELIMIT_LOGIN_IP", 20), "period": 300, "fail": "closed"},
-    "login-username": {"key": "post:username", "methods": ["POST"], "algorithm": "sliding_log",
+    "login-username": {"key": "username", "methods": ["POST"], "algorithm": "sliding_log",
                        "limit": env_int("RATELIMIT_LOGIN_USERNAME", 5), "period": 300, "fail": "closed"},
     "leaderboard-scores": {"path": r"^/api/leaderboards/[^/]+/scores$", "methods": ["POST"], "key": "user_or_ip",
                            "algorithm": "token_bucket", "limit": env_int("RATELIMIT_SCORES", 10), "period": 60,
                            "fail": "open"},
     "checkout": {"path": r"^/api/orders/?$", "methods": ["POST"], "key": "user_or_ip", "algorithm": "sliding_log",
-                 "limit": env_int("RATELIMIT_CHECKOUT", 10), "period": 60, "fail": "closed"},
-    "api": {"path": r"^/api/", "key": "api_key_or_ip", "algorithm": "gcra",
+                 "limit": env_int("RATELIMIT_CHECKOUT", 10), "period": 60, "fail": "local"},
+    "api": {"path": r"^/api/", "key": "ip", "algorithm": "gcra",
             "limit": env_int("RATELIMIT_API", 300), "period": 60, "fail": "open"},
 }
 

@@ -1,12 +1,20 @@
-"""The site's URLs: each app's own, at the paths DESIGN.md fixes, and a JSON 404 for any other /api/ path."""
+"""The site's URLs: each app's own, at the paths DESIGN.md fixes, and a JSON 404 for any other /api/ path.
+
+The admin's login form is a login path like ``/accounts/login/``: it takes
+the same two rate-limit rules, so both share one per-address and one
+per-account counter (40 guesses spread over both paths count as 40).
+"""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 
 from config import api
+from config.ratelimit import ratelimit
 
 urlpatterns = [
     path("", include("lessons.urls")),
+    # Before admin.site.urls, so this one wins for the login form.
+    path("admin/login/", ratelimit("login-ip", "login-username")(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("accounts/", include("sessions_app.urls")),
     path("", include("shop.urls")),

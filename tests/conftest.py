@@ -135,8 +135,9 @@ def live_server_url(transactional_db, settings) -> Iterator[str]:
     from config.asgi import application
 
     port = servers.free_port()
+    # The Procfile's server flags (tests/config/test_server_flags.py checks the Procfile itself).
     config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            ws="websockets-sansio")
+                            ws="websockets-sansio", proxy_headers=False, ws_max_size=16384)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -10,7 +10,11 @@ so the suite runs the same on a laptop and in CI.
 
 - ``start_worker(consumer, *args, redis_url=...)``: ``manage.py run_stream_worker
   orders`` as a child process on the shared database; stopped after the test.
-- ``web_server``: uvicorn with 3 worker processes on the shared database.
+- ``web_server``: uvicorn with 3 worker processes on the shared database, with
+  the Procfile's server flags.
+- ``procfile_web(**env)``: the Procfile's own ``web:`` command line, as ``make
+  run`` starts it (through a shell, ``$WEB_HOST``/``$WEB_PORT`` filled in), on
+  the shared database: for behaviour that lives in the server's flags.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import copy
 import http.client
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -36,6 +41,30 @@ from redis_patterns.servers import free_port
 from tests.conftest import wait_for
 
 ROOT = Path(settings.BASE_DIR)
+
+
+def procfile_command(name: str) -> str:
+    """The command line of process ``name`` in the Procfile, exactly as written."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise KeyError(f"no {name!r} process in the Procfile")
+
+
+def procfile_web_flags() -> list[str]:
+    """The web process's server flags from the Procfile (everything but the app, host and port)."""
+    words = shlex.split(procfile_command("web"))
+    flags = words[words.index("config.asgi:application") + 1:]
+    out: list[str] = []
+    skip = False
+    for word in flags:
+        if skip:
+            skip = False
+        elif word in ("--host", "--port"):
+            skip = True
+        else:
+            out.append(word)
+    return out
 
 
 @dataclass
@@ -186,7 +215,7 @@ def web_server(shared_db: SharedDb, tmp_path_factory) -> Iterator[str]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "3", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+             *procfile_web_flags(), "--workers", "3", "--log-level", "warning"],
             cwd=ROOT, env=shared_db.env(), stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: _healthy(port) or proc.poll() is not None, timeout=30)
@@ -200,3 +229,43 @@ def web_server(shared_db: SharedDb, tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass
+class WebProcs:
+    db: SharedDb
+    tmp: Path
+    procs: list[tuple[subprocess.Popen, Path]] = field(default_factory=list)
+
+    def __call__(self, **env: str) -> str:
+        """Start the Procfile's ``web:`` line with extra ``env``; returns its base URL once healthy."""
+        port = free_port()
+        log = self.tmp / f"procfile-web-{port}.log"
+        full = {**self.db.env(), "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port), **env}
+        with open(log, "wb") as out:
+            # start_new_session: the shell and uvicorn form one group, stopped together
+            proc = subprocess.Popen(["bash", "-c", "exec " + procfile_command("web")], cwd=ROOT, env=full,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((proc, log))
+        wait_for(lambda: _healthy(port) or proc.poll() is not None, timeout=30)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the Procfile's web process exited: {log.read_text()[-2000:]}")
+        return f"http://127.0.0.1:{port}"
+
+    def stop_all(self) -> None:
+        for proc, _ in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc, _ in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def procfile_web(shared_db: SharedDb, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    procs = WebProcs(shared_db, tmp_path)
+    yield procs
+    procs.stop_all()

@@ -165,6 +165,26 @@ def test_checkout_works_without_redis_and_the_relay_publishes_later(
     assert checkout.outbox_relay_once(grace=__import__("datetime").timedelta(0)) == 0
 
 
+def test_the_checkout_api_keeps_taking_orders_while_redis_is_down_and_its_limit_holds(
+        client, product, redis_server, settings):
+    """The README's promise (checkout works without Redis) and the limit's policy (``fail: "local"``) agree."""
+    from config import ratelimit
+    from config.redis import reset_clients
+
+    settings.RATELIMIT_RULES = {**settings.RATELIMIT_RULES,
+                                "checkout": {**settings.RATELIMIT_RULES["checkout"], "limit": 2}}
+    redis_server.stop()
+    reset_clients()
+    try:
+        codes = [post(client, items(product), **{"Idempotency-Key": f"down-{n}"}).status_code for n in range(3)]
+    finally:
+        redis_server.start()
+        reset_clients()
+    assert codes == [202, 202, 429]  # taken without Redis, then the per-process fallback's limit
+    assert Order.objects.count() == 2 and OutboxMessage.objects.filter(published_at__isnull=True).count() == 2
+    assert ratelimit.rules()["checkout"].fail == "local"
+
+
 def test_order_process_is_idempotent_and_announces_each_status(product, raw_redis,
                                                              django_capture_on_commit_callbacks):
     from realtime.keys import events_stream
