@@ -24,3 +24,7 @@ urlpatterns = [
     path("", include("ops.urls")),
     re_path(r"^api/", api.not_found),
 ]
+
+# JSON on /api/, Django's pages elsewhere (DEBUG shows its own debug pages instead).
+handler400 = "config.api.bad_request"
+handler500 = "config.api.server_error"

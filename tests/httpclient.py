@@ -28,7 +28,10 @@ class Visitor:
         hdrs = dict(headers or {})
         if self.cookies:
             hdrs.setdefault("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
-        conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=hdrs)
+        try:
+            conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=hdrs)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered (e.g. 413) and closed before the whole body was sent: read its answer
         res = conn.getresponse()
         raw = res.read()
         for header in res.headers.get_all("Set-Cookie") or []:
