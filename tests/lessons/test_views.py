@@ -52,3 +52,27 @@ def test_scripts_demo_rejects_unknown_actions(client, raw_redis):
     response = client.post("/patterns/scripts/", {"action": "flushall"})
     assert response.status_code == 400
     assert raw_redis.dbsize() == 0
+
+
+def test_every_response_carries_a_content_security_policy_without_inline_scripts(client):
+    for path in ("/", "/checkout/", "/leaderboard/", "/api/cart", "/healthz", "/admin/login/"):
+        policy = client.get(path)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+        assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    for path in ("/", "/checkout/", "/leaderboard/", "/realtime/"):
+        html = client.get(path).content.decode()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), f"an inline script on {path}"
+
+
+def test_anonymous_visitors_never_see_the_redis_address_or_error(client, redis_server, django_user_model):
+    from config.redis import forget_redis_health
+
+    redis_server.stop()
+    forget_redis_health()
+    html = client.get("/").content.decode()
+    assert "Redis unavailable" in html
+    assert str(redis_server.port) not in html and "Error" not in html.split("redis-down-banner")[1][:400]
+    staff = django_user_model.objects.create_user("ops", password="pw-ops-12345", is_staff=True)
+    client.force_login(staff)
+    forget_redis_health()
+    assert str(redis_server.port) in client.get("/").content.decode()  # staff see where and why
