@@ -103,6 +103,7 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.cursors: dict[str, str] = {}  # audience -> last event id sent on this socket
+        self.named: dict[str, str] = {}  # audiences.redis_name(audience) -> audience, for live messages
         self.since: str | None = None
         self.own = await audience_for_scope(self.scope)
         raw = (parse_qs(self.scope.get("query_string", b"").decode()).get("last_event_id") or [""])[0]
@@ -199,8 +200,8 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
 
     async def rt_event(self, message: dict[str, Any]) -> None:
         """A live event for one of this socket's audiences (``type: "rt.event"``)."""
-        audience = message["audience"]
-        cursor = self.cursors.get(audience)
+        audience = self.named.get(message["audience"])  # the message carries the Redis name
+        cursor = self.cursors.get(audience) if audience else None
         if cursor is None:
             return  # not (or no longer) following it
         event = message["event"]
@@ -228,6 +229,7 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
     async def _follow(self, audience_list: list[str]) -> int:
         """Join the groups, then replay (or take the current tails as the starting point)."""
         for audience in audience_list:
+            self.named[audiences.redis_name(audience)] = audience
             await self.channel_layer.group_add(audiences.group_name(audience), self.channel_name)
         if self.since is None:
             self.cursors.update(await selectors.aevent_tails(audience_list))

@@ -20,10 +20,12 @@ from realtime import audiences
 def events_stream(audience: str) -> str:
     """rt:events:{<audience>} -- STREAM of one audience's events (fields: type, data JSON).
 
+    ``<audience>`` is ``audiences.redis_name``: a session's stream is
+    ``rt:events:{visitor:<keyed hash>}``, never the session key itself.
     Capped with ``XADD MAXLEN ~`` and expiring ``EVENT_TTL_SECONDS`` after the
     last append, in the same script.  Writer: ``realtime.services.publish_event``.
     """
-    return key("rt", "events", "{" + audiences.check(audience) + "}")
+    return key("rt", "events", "{" + audiences.redis_name(audience) + "}")
 
 
 @family("rt:presence:{presence}:<room>", type="zset", ttl="10 minutes, refreshed by each heartbeat",

@@ -335,3 +335,59 @@ def test_heartbeat_counts_presence_and_catches_up_on_lost_messages(r):
         await b.disconnect()
 
     async_to_sync(scenario)()
+
+
+def _everything_in(r) -> list[bytes]:
+    """Every key name and every stored value on the server, as bytes (to search for a secret)."""
+    import redis as redis_py
+
+    raw = redis_py.Redis(connection_pool=redis_py.ConnectionPool(**{**r.connection_pool.connection_kwargs,
+                                                                   "decode_responses": False}))
+    out: list[bytes] = []
+    for name in raw.scan_iter(count=1000):
+        out.append(name)
+        kind = raw.type(name)
+        if kind == b"string":
+            out.append(raw.get(name) or b"")
+        elif kind == b"list":
+            out += raw.lrange(name, 0, -1)
+        elif kind == b"set":
+            out += raw.smembers(name)
+        elif kind == b"zset":
+            out += raw.zrange(name, 0, -1)
+        elif kind == b"hash":
+            for field, value in raw.hgetall(name).items():
+                out += [field, value]
+        elif kind == b"stream":
+            for entry_id, fields in raw.xrange(name):
+                out += [entry_id, *fields.keys(), *fields.values()]
+    raw.close()
+    return out
+
+
+def test_no_session_key_reaches_redis_in_a_name_or_a_value(r):
+    """A session key read from Redis would let anyone read that visitor's orders: only its keyed hash is there."""
+    mine = new_session()
+
+    async def scenario():
+        comm = socket(session=mine)
+        await connect(comm)  # joins the visitor's group, reads its stream
+        await comm.send_json_to({"action": "heartbeat", "page": "/"})  # presence
+        # what shop.orders does for an order placed by this visitor, with Order.owner unchanged
+        await apublish_event(f"session:{mine}", "order.status", {"order_id": 9, "status": "completed"})
+        got = await comm.receive_json_from(timeout=TIMEOUT)
+        if got.get("type") == "presence":
+            got = await comm.receive_json_from(timeout=TIMEOUT)
+        assert (got["type"], got["order_id"]) == ("order.status", 9)
+        # a message left undelivered in the channel layer (the socket gone) must not carry it either
+        await comm.disconnect()
+        other = socket(session=mine)
+        await connect(other)
+        await apublish_event(f"session:{mine}", "order.status", {"order_id": 10, "status": "pending"})
+        stored = _everything_in(r)
+        await other.disconnect()
+        return stored
+
+    stored = async_to_sync(scenario)()
+    assert any(b"visitor:" in item or b"rt.visitor." in item for item in stored)
+    assert not [item for item in stored if mine.encode() in item]
