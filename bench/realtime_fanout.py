@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> str:
     with RedisServer(name="bench-realtime", config={"maxclients": "10000"}) as server:
         env = {**os.environ, "REDIS_URL": server.url, "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-" + "k" * 50),
                "VAR_DIR": tempfile.mkdtemp(prefix="bench-var-"), "DJANGO_SETTINGS_MODULE": "config.settings",
-               "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "0", "REDIS_KEY_PREFIX": "bench", "LOG_LEVEL": "WARNING"}
+               "ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "0", "REDIS_KEY_PREFIX": "bench", "LOG_LEVEL": "WARNING",
+               # every client comes from 127.0.0.1 and none heartbeats: lift the per-address cap and idle close
+               "REALTIME_MAX_SOCKETS_PER_CLIENT": "100000", "REALTIME_SOCKET_IDLE_SECONDS": "3600"}
         for name in ("REDIS_SENTINELS", "REDIS_CLUSTER_NODES", "CHANNEL_REDIS_URL"):
             env.pop(name, None)
         os.environ.update({k: env[k] for k in ("REDIS_URL", "SECRET_KEY", "VAR_DIR", "DJANGO_SETTINGS_MODULE",

@@ -174,6 +174,18 @@ def _depth_exceeded(raw: bytes, limit: int) -> bool:
     return False
 
 
+def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """``json.loads`` that refuses a document nested deeper than ``max_depth`` first (``ValueError``).
+
+    For any JSON from a client (a WebSocket frame too): without the check, a
+    few kilobytes of ``[[[[`` make the parser recurse until ``RecursionError``.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    if _depth_exceeded(data, max_depth):
+        raise ValueError(f"nested deeper than {max_depth} levels")
+    return json.loads(data)
+
+
 def json_body(request: HttpRequest, *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH,
               expect: type | None = dict) -> Any:
     """The request's JSON body, or ``ApiError`` (415 wrong content type, 413 too large, 400 malformed).

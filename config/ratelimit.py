@@ -93,11 +93,19 @@ log = logging.getLogger(__name__)
 
 def client_ip(request: HttpRequest) -> str:
     """The client's address, trusting exactly ``RATELIMIT_TRUSTED_PROXIES`` proxies."""
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    return client_address(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def client_address(remote: str, forwarded_for: str = "") -> str:
+    """The client's address from the TCP peer and ``X-Forwarded-For`` (for HTTP requests and WebSockets alike).
+
+    Trusts exactly ``RATELIMIT_TRUSTED_PROXIES`` proxies (see the module docstring).
+    """
+    remote = remote or "unknown"
     trusted = int(getattr(settings, "RATELIMIT_TRUSTED_PROXIES", 0))
     candidate = remote
     if trusted > 0:
-        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+        forwarded = [p.strip() for p in forwarded_for.split(",") if p.strip()]
         chain = [*forwarded, remote]
         # chain[-1] is the nearest proxy, chain[-trusted] the outermost one we
         # run; the entry before it was written by that proxy: the client.  A

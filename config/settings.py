@@ -195,9 +195,18 @@ CHANNEL_LAYERS = {
             "prefix": f"{REDIS_KEY_PREFIX}:asgi" if REDIS_KEY_PREFIX else "asgi",
             "capacity": 1000,
             "expiry": 60,
+            # A socket that vanished without its disconnect (a killed process) leaves its group
+            # memberships behind until they expire: minutes, not channels-redis's default day.
+            # Open sockets re-join on their heartbeats (realtime/consumers.py), well within it.
+            "group_expiry": 300,
         },
     }
 }
+
+# WebSockets (realtime/consumers.py): open sockets per client address at once (each a lease in
+# Redis renewed by the socket's heartbeats), and how long a socket may stay silent before it is closed.
+REALTIME_MAX_SOCKETS_PER_CLIENT = env_int("REALTIME_MAX_SOCKETS_PER_CLIENT", 20)
+REALTIME_SOCKET_IDLE_SECONDS = env_int("REALTIME_SOCKET_IDLE_SECONDS", 120)
 
 # --- Celery -------------------------------------------------------------------------------
 # JSON only (never pickle), on the Redis broker.  visibility_timeout: a task

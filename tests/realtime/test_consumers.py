@@ -14,7 +14,6 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
@@ -32,9 +31,10 @@ TIMEOUT = 5
 
 
 def app():
-    # The same stack as config.asgi, built here so the origin list is read
-    # from the test's settings (config.asgi captures it once, at import).
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    # The same stack as config.asgi (its validator reads the settings at each handshake).
+    from config.asgi import SameOriginValidator
+
+    return SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 
 @pytest.fixture(autouse=True)
@@ -323,8 +323,8 @@ def test_heartbeat_counts_presence_and_catches_up_on_lost_messages(r):
         assert caught["id"] == lost_id
         presence = await until(a, "presence")
         assert presence["online"] == 1 and presence["here"] == 1
-        # One round trip for the presence script, one for the pipelined catch-up read.
-        assert presence["redis"]["round_trips"] == 2
+        # One round trip each: the socket's slot renewed, the presence script, the pipelined catch-up read.
+        assert presence["redis"]["round_trips"] == 3
         await b.send_json_to({"action": "heartbeat", "page": "/other/"})
         await events(b, 1)
         presence = await until(b, "presence")
@@ -391,3 +391,32 @@ def test_no_session_key_reaches_redis_in_a_name_or_a_value(r):
     stored = async_to_sync(scenario)()
     assert any(b"visitor:" in item or b"rt.visitor." in item for item in stored)
     assert not [item for item in stored if mine.encode() in item]
+
+
+def test_heartbeats_rejoin_the_groups_before_they_expire(r, settings):
+    """channels-redis drops a membership ``group_expiry`` after it was added: a live socket re-adds its own."""
+    import copy
+    import time
+
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    assert layers["default"]["CONFIG"]["group_expiry"] == 300  # minutes, not channels-redis's default day
+    layers["default"]["CONFIG"]["group_expiry"] = 2
+    settings.CHANNEL_LAYERS = layers
+
+    def scores() -> list[float]:
+        return [score for key in r.scan_iter("t:asgi:group:*") for _, score in r.zrange(key, 0, -1, withscores=True)]
+
+    async def scenario():
+        comm = socket()
+        await connect(comm)
+        joined = scores()
+        await comm.send_json_to({"action": "heartbeat", "page": "/"})
+        await until(comm, "presence")
+        assert scores() == joined  # too early: nothing re-sent
+        time.sleep(0.6)  # past group_expiry / 4 (the consumer's own clock, not a wait for a condition)
+        await comm.send_json_to({"action": "heartbeat", "page": "/"})
+        await until(comm, "presence")
+        assert len(scores()) == len(joined) and min(scores()) > max(joined)  # every membership renewed
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
