@@ -83,3 +83,25 @@ def order_process(*, order_id: int, consumer: str = "", message_id: str = "") ->
                 Product.objects.filter(pk=line.product_id).update(stock=F("stock") + line.quantity)
             transaction.on_commit(lambda: stock_release(lines))
     return str(final)
+
+
+def order_give_up(*, order_id: int, reason: str) -> bool:
+    """Fail an accepted order that cannot be processed, visibly: its owner is told, its stock goes back.
+
+    For the outbox reconciler (``shop.checkout.outbox_reconcile``) when an
+    order's message kept disappearing.  The same guarded transitions as
+    ``order_process``: ``False`` (nothing changed) if the order finished meanwhile.
+    """
+    order = Order.objects.filter(pk=order_id).only("pk", "owner", "status").first()
+    if order is None or order.status in (Order.Status.COMPLETED, Order.Status.FAILED):
+        return False
+    with transaction.atomic():
+        if not _transition(order, str(order.status), Order.Status.FAILED, reason):
+            return False
+        lines = [CartLine(pid, qty) for pid, qty in OrderItem.objects.filter(order_id=order.pk)
+                 .values_list("product_id", "quantity")]
+        for line in lines:
+            Product.objects.filter(pk=line.product_id).update(stock=F("stock") + line.quantity)
+        transaction.on_commit(lambda: stock_release(lines))
+    log.error("order %s failed: %s", order_id, reason)
+    return True

@@ -162,10 +162,11 @@ class WorkerProcs:
     procs: list[tuple[subprocess.Popen, Path]] = field(default_factory=list)
 
     def __call__(self, consumer: str, *args: str, redis_url: str | None = None,
-                 group: str = "fulfilment") -> subprocess.Popen:
+                 group: str = "fulfilment", relay: bool = False) -> subprocess.Popen:
+        """A worker process; ``relay=True`` runs the outbox relay and its reconciler in it too (as make run does)."""
         log = self.tmp / f"worker-{consumer}-{len(self.procs)}.log"
         cmd = [sys.executable, "manage.py", "run_stream_worker", "orders", "--group", group,
-               "--consumer", consumer, "--block-ms", "300", "--no-relay", *args]
+               "--consumer", consumer, "--block-ms", "300", *([] if relay else ["--no-relay"]), *args]
         with open(log, "wb") as out:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=self.db.env(redis_url), stdout=out, stderr=subprocess.STDOUT)
         self.procs.append((proc, log))
