@@ -336,6 +336,8 @@ CELERY_BEAT_SCHEDULE = {
     # or a deploy never meets a cold cache for long
     "shop-flush-view-counts": {"task": "shop.tasks.flush_view_counts", "schedule": float(SHOP_VIEW_FLUSH_SECONDS)},
     "shop-warm-product-cache": {"task": "shop.tasks.warm_product_cache", "schedule": 600.0},
+    # ... and the product invalidations Redis missed while it was down (a no-op query otherwise)
+    "shop-repair-product-cache": {"task": "shop.tasks.repair_product_cache", "schedule": 5.0},
     # leaderboard/: yesterday's top 10 of every board into the archive, just after midnight UTC
     "leaderboard-archive-daily": {"task": "leaderboard.archive_daily_boards", "schedule": crontab(minute=5, hour=0)},
     # workers/: move due delayed jobs, give dead workers' jobs back, and the singleton
