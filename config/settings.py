@@ -315,9 +315,20 @@ RATELIMIT_RULES = {
                            "fail": "open"},
     "checkout": {"path": r"^/api/orders/?$", "methods": ["POST"], "key": "user_or_ip", "algorithm": "sliding_log",
                  "limit": env_int("RATELIMIT_CHECKOUT", 10), "period": 60, "fail": "local"},
+    # Every demo button (a POST on a pattern page) runs real work on the live server: per visitor.
+    "demos": {"path": r"^/(patterns/|realtime/pubsub-vs-streams/)", "methods": ["POST"], "key": "user_or_ip",
+              "algorithm": "token_bucket", "limit": env_int("RATELIMIT_DEMOS", 20), "period": 60, "fail": "open"},
     "api": {"path": r"^/api/", "key": "ip", "algorithm": "gcra",
             "limit": env_int("RATELIMIT_API", 300), "period": 60, "fail": "open"},
 }
+
+# --- live demos (config/demos.py) ------------------------------------------------------------
+# Heavy demo runs (stampede, hot keys) at once, site-wide; destructive steps (forgetting the scripts)
+# run on a scratch server: this URL, or a private redis-server started on first use.
+DEMO_HEAVY_SLOTS = env_int("DEMO_HEAVY_SLOTS", 1)
+DEMO_SCRATCH_REDIS_URL = env_str("DEMO_SCRATCH_REDIS_URL", "")
+if DEMO_SCRATCH_REDIS_URL:
+    _refuse_forbidden("DEMO_SCRATCH_REDIS_URL", DEMO_SCRATCH_REDIS_URL)
 
 # --- shop catalog cache (see shop/caching.py) -------------------------------------
 

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from redis.exceptions import RedisError
 
 from config.api import visitor
+from config.demos import DemoBusy, heavy_slot
 from config.redis import cached_redis_health
 from redis_patterns.tracing import tracing
 from shop import caching, demos, selectors, services
@@ -168,8 +169,13 @@ def stampede_demo(request: HttpRequest) -> HttpResponse:
         context.update(requests=n, load_ms=load_ms, scenario=scenario)
         if cached_redis_health()[0]:
             t0 = time.perf_counter()
-            results = [demos.stampede_run(strategy=s, scenario=scenario, requests=n, load_ms=load_ms)
-                       for s in demos.STRATEGIES]
+            try:
+                with heavy_slot():  # one heavy run at a time, site-wide
+                    results = [demos.stampede_run(strategy=s, scenario=scenario, requests=n, load_ms=load_ms)
+                               for s in demos.STRATEGIES]
+            except DemoBusy as exc:
+                context["bad_input"] = str(exc)
+                return render(request, "shop/stampede.html", context, status=429)
             top = max(r.max for r in results) or 1.0
             context["results"] = [{"r": r, "bars": r.histogram(top=top)} for r in results]
             context["elapsed_ms"] = (time.perf_counter() - t0) * 1000
@@ -182,7 +188,11 @@ def hotkeys_demo(request: HttpRequest) -> HttpResponse:
     pid = _demo_product_id(request)
     context: dict = {"product_id": pid, "reads": 200}
     if request.method == "POST" and pid is not None and cached_redis_health()[0]:
-        results = [demos.hotkey_run(tier=tier, product_id=pid, reads=200) for tier in ReadTier]
+        try:
+            with heavy_slot():  # one heavy run at a time, site-wide
+                results = [demos.hotkey_run(tier=tier, product_id=pid, reads=200) for tier in ReadTier]
+        except DemoBusy as exc:
+            return render(request, "shop/hotkeys.html", {**context, "busy": str(exc)}, status=429)
         context["results"] = results
         bus = caching.invalidation_bus()
         context["bus_messages"] = bus.messages if bus else 0
