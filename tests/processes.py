@@ -101,7 +101,8 @@ def shared_db(django_db_blocker, tmp_path_factory, redis_server) -> Iterator[Sha
         connections["default"] = new
         try:
             call_command("migrate", verbosity=0, interactive=False)
-            yield SharedDb(path, redis_server.url)
+            # the app's URL (the app user's credentials), not the server's bare one
+            yield SharedDb(path, os.environ["REDIS_URL"])
         finally:
             new.close()
             connections["default"] = old
