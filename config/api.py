@@ -14,7 +14,8 @@ Every JSON endpoint of every app uses these, so the whole API answers alike:
   (``session:<key>``).  A visitor's cart, orders and notifications belong to it.
 - ``csrf_failure`` answers JSON for ``/api/`` (Django's page elsewhere).
 - ``not_found`` answers unknown ``/api/`` paths with a JSON 404; ``bad_request``
-  and ``server_error`` (``handler400``/``handler500``) answer JSON there too.
+  and ``server_error`` (``handler400``/``handler500``) answer JSON there too,
+  and ``ApiHostMiddleware`` a foreign ``Host`` (even under ``DEBUG``).
 - ``BodyLimit`` (ASGI, wrapped around the app in ``config.asgi``) refuses an
   ``/api/`` body over ``MAX_BODY_BYTES`` with a JSON 413 before Django reads
   it: Django's ASGI handler spools the whole body first, and its CSRF
@@ -31,8 +32,8 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction
-from django.core.exceptions import RequestDataTooBig
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from redis.exceptions import RedisError
 
@@ -276,6 +277,42 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Any ``/api/`` path no app claimed: a JSON 404, never the HTML page."""
     return error(404, "not_found", f"no API endpoint at {request.path[:200]}")
+
+
+class ApiHostMiddleware:
+    """A request to ``/api/`` naming a host not in ``ALLOWED_HOSTS`` gets the API's JSON 400.
+
+    Django refuses it anyway (``DisallowedHost``), but answers with a page,
+    and under ``DEBUG`` (``make run``) with its debug page: checked first,
+    here, the API answers in its own shape whatever the mode.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    @staticmethod
+    def _refuse(request: HttpRequest) -> JsonResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return error(400, "bad_host", "this host name is not served here")
+        return None
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        return self._refuse(request) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return self._refuse(request) or await self.get_response(request)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

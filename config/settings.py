@@ -61,6 +61,8 @@ MIDDLEWARE = [
     # First, so the trace covers every Redis command the request causes,
     # including those of the session and cache middleware below.
     *(["config.middleware.RedisTraceMiddleware"] if REDIS_TRACE else []),
+    # A foreign Host on /api/ is the API's JSON 400, also under DEBUG (config/api.py).
+    "config.api.ApiHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -172,3 +172,11 @@ def test_an_oversized_body_to_a_page_is_a_413_before_django_reads_it(live_server
                              declared=3_000_000, body=b"username=a&password=" + b"x" * 4000)
     assert status == 413 and ctype.startswith("text/plain")
     assert visitor.form("/accounts/login/", {"username": "a", "password": "x"})[0] == 200  # small ones still work
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_foreign_host_on_the_api_is_a_json_400_in_any_mode(client, settings, debug):
+    settings.DEBUG = debug  # make run runs with DEBUG=1, where Django would answer with its debug page
+    response = client.get("/api/cart", HTTP_HOST="evil.example")
+    assert (response.status_code, response["Content-Type"], response.json()["error"]) == \
+        (400, "application/json", "bad_host")
