@@ -5,7 +5,7 @@ connects as ``app``.  Its rights are what the app uses and nothing more:
 
 - **commands**: the command categories of what the test suite sends as
   ``app`` (``+@hash +@stream ...``), minus ``@dangerous`` and ``@admin``, plus
-  the few single commands it needs from those (``INFO``, ``CLIENT SETNAME``),
+  the few single commands it needs beyond those (``INFO``, ``TIME``),
   minus what no app may run whatever a category says (``FLUSHALL``, ``KEYS``,
   ``CONFIG``, ``DEBUG``, ``SCRIPT FLUSH``, ``FUNCTION FLUSH``/``DELETE`` ...).
   They are generated (``REDIS_ACL_LEARN=1 make test`` records what ``app``
