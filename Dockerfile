@@ -22,4 +22,6 @@ RUN pip install . && useradd --create-home app && mkdir -p /app/var && chown app
 USER app
 
 EXPOSE 8000
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets-sansio", "--lifespan", "off"]
+# The Procfile's web flags (see the comment there): no proxy-header rewriting, WebSocket frames <= 16 KiB.
+# Behind a reverse proxy, set RATELIMIT_TRUSTED_PROXIES to the number of proxies instead.
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets-sansio", "--lifespan", "off", "--no-proxy-headers", "--ws-max-size", "16384"]

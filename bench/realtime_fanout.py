@@ -231,7 +231,9 @@ def main(argv: list[str] | None = None) -> str:
     results: dict[str, list[dict]] = {}
     with RedisServer(name="bench-realtime", config={"maxclients": "20000"}) as server, \
             machine_state(args.state) as ms:
-        env = setup_django(server, migrate=True, ALLOWED_HOSTS="127.0.0.1")
+        # every client comes from 127.0.0.1 and none heartbeats: lift the per-address cap and idle close
+        env = setup_django(server, migrate=True, ALLOWED_HOSTS="127.0.0.1", REALTIME_MAX_SOCKETS_PER_CLIENT="100000",
+                           REALTIME_SOCKET_IDLE_SECONDS="3600")
         from django.contrib.sessions.backends.db import SessionStore
 
         store = SessionStore()

@@ -15,7 +15,14 @@ Every JSON endpoint of every app uses these, so the whole API answers alike:
   anonymous session (``session:<key>``).  A visitor's cart, orders and
   notifications belong to it.
 - ``csrf_failure`` answers JSON for ``/api/`` (Django's page elsewhere).
-- ``not_found`` answers unknown ``/api/`` paths with a JSON 404.
+- ``not_found`` answers unknown ``/api/`` paths with a JSON 404; ``bad_request``
+  and ``server_error`` (``handler400``/``handler500``) answer JSON there too,
+  and ``ApiHostMiddleware`` a foreign ``Host`` (even under ``DEBUG``).
+- ``BodyLimit`` (ASGI, wrapped around the app in ``config.asgi``) refuses an
+  ``/api/`` body over ``MAX_BODY_BYTES`` with a JSON 413 before Django reads
+  it: Django's ASGI handler spools the whole body first, and its CSRF
+  middleware parses form bodies (over 2.5 MB: an HTML 400, a debug page under
+  ``DEBUG``) before any view could answer.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from redis.exceptions import RedisError
 
@@ -169,6 +177,18 @@ def _depth_exceeded(raw: bytes, limit: int) -> bool:
     return False
 
 
+def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """``json.loads`` that refuses a document nested deeper than ``max_depth`` first (``ValueError``).
+
+    For any JSON from a client (a WebSocket frame too): without the check, a
+    few kilobytes of ``[[[[`` make the parser recurse until ``RecursionError``.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    if _depth_exceeded(data, max_depth):
+        raise ValueError(f"nested deeper than {max_depth} levels")
+    return json.loads(data)
+
+
 def json_body(request: HttpRequest, *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH,
               expect: type | None = dict) -> Any:
     """The request's JSON body, or ``ApiError`` (415 wrong content type, 413 too large, 400 malformed).
@@ -184,7 +204,10 @@ def json_body(request: HttpRequest, *, max_bytes: int = MAX_BODY_BYTES, max_dept
         declared = 0
     if declared > max_bytes:
         raise ApiError(f"the body is larger than {max_bytes} bytes", code="body_too_large", status=413)
-    raw = request.body
+    try:
+        raw = request.body
+    except RequestDataTooBig:  # a chunked body with no declared length, past Django's own cap
+        raise ApiError(f"the body is larger than {max_bytes} bytes", code="body_too_large", status=413) from None
     if len(raw) > max_bytes:
         raise ApiError(f"the body is larger than {max_bytes} bytes", code="body_too_large", status=413)
     if _depth_exceeded(raw, max_depth):
@@ -273,3 +296,130 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Any ``/api/`` path no app claimed: a JSON 404, never the HTML page."""
     return error(404, "not_found", f"no API endpoint at {request.path[:200]}")
+
+
+class ApiHostMiddleware:
+    """A request to ``/api/`` naming a host not in ``ALLOWED_HOSTS`` gets the API's JSON 400.
+
+    Django refuses it anyway (``DisallowedHost``), but answers with a page,
+    and under ``DEBUG`` (``make run``) with its debug page: checked first,
+    here, the API answers in its own shape whatever the mode.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    @staticmethod
+    def _refuse(request: HttpRequest) -> JsonResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return error(400, "bad_host", "this host name is not served here")
+        return None
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        return self._refuse(request) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return self._refuse(request) or await self.get_response(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler400``: JSON for the API, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error(400, "bad_request", "the request could not be read")
+    from django.views.defaults import bad_request as default
+
+    return default(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: JSON for the API (the same shape as every other error), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error(500, "server_error", "something went wrong on our side; it has been logged")
+    from django.views.defaults import server_error as default
+
+    return default(request)
+
+
+
+# --- the ASGI edge --------------------------------------------------------------------------------
+
+#: Every request body, anywhere on the site: Django's own cap for non-file bodies (no page takes files).
+MAX_SITE_BODY_BYTES = 2_621_440
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: refuse an oversized request body before Django reads it.
+
+    Django's ASGI handler reads the whole body (into a temporary file, spilling
+    to disk) before any middleware or view runs, so a size check in Django
+    comes after the cost.  Here a declared ``Content-Length`` over the limit is
+    answered at once, and a chunked body is counted as it arrives and cut off
+    at the limit: ``/api/`` gets ``MAX_BODY_BYTES`` and a JSON 413 (the error
+    shape of every API answer), pages ``MAX_SITE_BODY_BYTES`` and a plain 413.
+    """
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        api = scope.get("path", "").startswith("/api/")
+        limit = MAX_BODY_BYTES if api else MAX_SITE_BODY_BYTES
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        try:
+            too_large = int(declared) > limit
+        except ValueError:
+            too_large = False  # the server refuses a malformed length itself
+        if too_large:
+            return await self._refuse(send, api, limit)
+        received = 0
+        started = False
+
+        async def counting_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(send, api, limit)
+
+    @staticmethod
+    async def _refuse(send: Callable, api: bool, limit: int) -> None:
+        if api:
+            body = json.dumps({"error": "body_too_large", "detail": f"the body is larger than {limit} bytes"}).encode()
+            ctype = b"application/json"
+        else:
+            body, ctype = f"Request body larger than {limit} bytes.\n".encode(), b"text/plain; charset=utf-8"
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})

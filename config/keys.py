@@ -1,4 +1,5 @@
-"""Key families written by the plumbing: the rate limiter's state (built by ``redis_patterns.ratelimit``).
+"""Key families written by the plumbing: the rate limiter's state (built by ``redis_patterns.ratelimit``)
+and the demo guard's slots (``config.demos``).
 
 The limiter names its own keys from the rule and the subject
 (``rl:<algorithm>:<rule>:{<subject>}``; a subject that is not plain text is
@@ -9,7 +10,8 @@ Every limiter key expires with its window, in the same script that writes it.
 
 from __future__ import annotations
 
-from config.keyspace import declare
+from config.keyspace import declare, family
+from config.redis import key
 
 _LIMITER = "redis_patterns.ratelimit.RateLimiter.keys"
 
@@ -67,3 +69,10 @@ declare("asgi:group:<group>", type="zset", ttl="group_expiry (86400 s), refreshe
 
 declare("cache:<version>:<key>", type="string", ttl="CACHES TIMEOUT (300 s) or the caller's timeout",
         writer="django-redis (django.core.cache)", builder="django_redis.cache.RedisCache.make_key")
+
+
+@family("demo:heavy:{slots}", type="zset", ttl="until its last lease ends (PEXPIRE, same script)",
+        writer="config.demos.heavy_slot (redis_patterns/lua/semaphore_acquire.lua; ZREM when the run ends)")
+def heavy_slots_key() -> str:
+    """The heavy demo runs in progress, site-wide: member = run id, score = lease end (ms)."""
+    return key("demo", "heavy", "{slots}")

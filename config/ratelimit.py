@@ -5,12 +5,13 @@ Rules live in ``settings.RATELIMIT_RULES`` (name -> dict)::
     "leaderboard-scores": {
         "path": r"^/api/leaderboards/[^/]+/scores$",  # regex; rules with a path are applied by the middleware
         "methods": ["POST"],                          # default: every method
-        "key": "user_or_ip",                          # ip | user | user_or_ip | api_key | api_key_or_ip |
-                                                      # post:<field> (form or JSON body) | header:<name> | "dotted.path.function"
+        "key": "user_or_ip",                          # ip | user | user_or_ip | username | post:<field> |
+                                                      # "dotted.path.function"
         "algorithm": "token_bucket",                  # fixed_window | sliding_log | sliding_window | token_bucket | gcra
                                                       # | fixed_window_plain (no Lua; see redis_patterns.ratelimit)
         "limit": 10, "period": 60,                    # units per period (seconds)
-        "fail": "open",                               # Redis down: "open" admits, "closed" answers 503
+        "fail": "open",                               # Redis down: "open" admits, "closed" answers 503,
+                                                      # "local" falls back to a per-process limiter
         "cost": 1,                                    # optional
         "response": "auto",                           # optional: json | html | auto (/api/ and JSON clients get JSON)
     }
@@ -19,6 +20,20 @@ Rules without a ``path`` are applied where a view asks for them:
 ``@ratelimit("login-ip", "login-username")``.  A key function returning
 ``None`` (an anonymous user for ``user``, a form without the field) skips
 the rule for that request.
+
+Keys are things a client cannot mint for free: its address, its
+authenticated user, or (always next to a per-address rule) the account a
+login names.  A client-chosen header such as ``X-API-Key`` is no key: every
+made-up value would buy a fresh allowance.
+
+Every login path shares the two login rules, so they share the counters
+(the keys are ``rl:<algorithm>:<rule>:{<subject>}``, whatever the path):
+``/accounts/login/`` and ``/admin/login/`` (``config/urls.py``), and any
+JSON login endpoint decorated the same way (the ``username`` key reads a
+form field or a JSON body's ``"username"``), e.g. ``POST /api/auth/token``::
+
+    @ratelimit("login-ip", "login-username")
+    def token(request): ...
 
 Every rule matching a request is decided in **one round trip**: a single
 rule (the usual case) is one ``decide`` call, several are pipelined together
@@ -40,16 +55,22 @@ the block one subscriber usually gets.
 
 Failure policy: per rule (``fail``).  ``open`` logs and admits (the API and
 the game keep working without Redis); ``closed`` answers 503 (login: better
-to refuse logins for a minute than to allow unlimited password guessing).
+to refuse logins for a minute than to allow unlimited password guessing);
+``local`` decides with a per-process sliding log of the same limit while
+Redis is down (checkout: orders keep being taken, the database guards stock
+and idempotency, and one client still cannot place more than the limit per
+process; with P processes, at most P times the limit during an outage).
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 import math
 import re
+import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -78,11 +99,19 @@ log = logging.getLogger(__name__)
 
 def client_ip(request: HttpRequest) -> str:
     """The client's address, trusting exactly ``RATELIMIT_TRUSTED_PROXIES`` proxies."""
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    return client_address(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def client_address(remote: str, forwarded_for: str = "") -> str:
+    """The client's address from the TCP peer and ``X-Forwarded-For`` (for HTTP requests and WebSockets alike).
+
+    Trusts exactly ``RATELIMIT_TRUSTED_PROXIES`` proxies (see the module docstring).
+    """
+    remote = remote or "unknown"
     trusted = int(getattr(settings, "RATELIMIT_TRUSTED_PROXIES", 0))
     candidate = remote
     if trusted > 0:
-        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+        forwarded = [p.strip() for p in forwarded_for.split(",") if p.strip()]
         chain = [*forwarded, remote]
         # chain[-1] is the nearest proxy, chain[-trusted] the outermost one we
         # run; the entry before it was written by that proxy: the client.  A
@@ -105,32 +134,36 @@ def _user(request: HttpRequest) -> str | None:
     return f"user:{user.pk}" if user is not None and user.is_authenticated else None
 
 
-def _api_key(request: HttpRequest) -> str | None:
-    raw = request.META.get("HTTP_X_API_KEY", "")
-    # never keep a credential in a key name: a digest identifies it well enough
-    return "key:" + hashlib.sha256(raw.encode()).hexdigest()[:24] if raw else None
-
-
-def _json_field(request: HttpRequest, name: str) -> object:
-    """A top-level field of a JSON object body, through the one body parser (``None`` if there is none)."""
-    from config.api import ApiError, json_body
-
-    try:
-        return json_body(request).get(name)
-    except ApiError:
-        return None
-
-
 def _ip(request: HttpRequest) -> str:
     return "ip:" + client_ip(request)
+
+
+def _username(request: HttpRequest) -> str | None:
+    """The account a login attempt names: the form's ``username`` or a JSON body's ``"username"``.
+
+    The same subject for every login path (a form page, the admin, a JSON
+    token endpoint), so they share one per-account counter.  Case-folded:
+    ``ADA`` and ``ada`` are one account to a password guesser.
+    """
+    if request.content_type == "application/json":
+        from config.api import ApiError, json_body
+
+        try:
+            value = json_body(request).get("username")
+        except ApiError:
+            return None  # the view refuses the body itself; the per-address rule still counted it
+    else:
+        value = request.POST.get("username")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return "username:" + value.strip().casefold()[:150]
 
 
 KEY_FUNCTIONS: dict[str, Callable[[HttpRequest], str | None]] = {
     "ip": _ip,
     "user": _user,
     "user_or_ip": lambda request: _user(request) or _ip(request),
-    "api_key": _api_key,
-    "api_key_or_ip": lambda request: _api_key(request) or _ip(request),
+    "username": _username,
 }
 
 
@@ -142,17 +175,47 @@ def key_function(spec: str) -> Callable[[HttpRequest], str | None]:
         name = spec[5:]
 
         def post_field(request: HttpRequest) -> str | None:
-            value = request.POST.get(name, "")
-            if not value and request.content_type == "application/json":
-                value = _json_field(request, name)  # the same field of a JSON login (POST /api/auth/token)
-            value = value.strip().lower() if isinstance(value, str) else ""
+            value = request.POST.get(name, "").strip().lower()
             return f"{name}:{value}" if value else None
 
         return post_field
-    if spec.startswith("header:"):
-        meta = "HTTP_" + spec[7:].upper().replace("-", "_")
-        return lambda request: (f"{spec[7:].lower()}:{request.META[meta]}" if request.META.get(meta) else None)
     return import_string(spec)
+
+
+# --- the local fallback ---------------------------------------------------------------------------
+
+
+class LocalSlidingLog:
+    """A per-process sliding log: what a ``fail: "local"`` rule decides with while Redis is down.
+
+    The same limit and period as the rule, counted in this process's memory:
+    a client cannot exceed the limit *per process*, so a deployment of P
+    processes admits at most P times the limit during an outage (instead of
+    unlimited, as ``open`` would, or nothing, as ``closed`` would).  Memory is
+    bounded: at most ``max_subjects`` logs, the least recently used dropped.
+    """
+
+    def __init__(self, limit: int, period: float, max_subjects: int = 10_000) -> None:
+        self.limit, self.period, self.max_subjects = limit, period, max_subjects
+        self._logs: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def decide(self, subject: str, cost: int = 1, now: float | None = None) -> Decision:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            log_ = self._logs.pop(subject, None) or deque()
+            while log_ and log_[0] <= now - self.period:
+                log_.popleft()
+            allowed = len(log_) + cost <= self.limit
+            if allowed:
+                log_.extend([now] * cost)
+            self._logs[subject] = log_
+            while len(self._logs) > self.max_subjects:
+                self._logs.popitem(last=False)
+            oldest = log_[0] if log_ else now
+            retry = 0.0 if allowed else max(0.0, oldest + self.period - now)
+            return Decision(allowed=allowed, remaining=max(0, self.limit - len(log_)), retry_after=retry,
+                            reset=max(0.0, oldest + self.period - now) if log_ else 0.0, limit=self.limit)
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -167,21 +230,22 @@ class Rule:
     key: str
     path: re.Pattern[str] | None = None
     methods: frozenset[str] = frozenset()
-    fail_open: bool = True
+    fail: str = "open"  # open | closed | local
     cost: int = 1
     response: str = "auto"
     _limiter: RateLimiter | None = field(default=None, repr=False)
     _key_fn: Callable[[HttpRequest], str | None] | None = field(default=None, repr=False)
+    _local: LocalSlidingLog | None = field(default=None, repr=False)
 
     @classmethod
     def from_setting(cls, name: str, conf: dict[str, Any]) -> Rule:
         fail = conf.get("fail", "open")
-        if fail not in ("open", "closed"):
-            raise ValueError(f"RATELIMIT_RULES[{name!r}]['fail'] must be 'open' or 'closed'")
+        if fail not in FAIL_POLICIES:
+            raise ValueError(f"RATELIMIT_RULES[{name!r}]['fail'] must be one of {', '.join(FAIL_POLICIES)}")
         return cls(
             name=name, algorithm=conf["algorithm"], limit=int(conf["limit"]), period=float(conf["period"]),
             key=conf["key"], path=re.compile(conf["path"]) if conf.get("path") else None,
-            methods=frozenset(m.upper() for m in conf.get("methods", ())), fail_open=fail == "open",
+            methods=frozenset(m.upper() for m in conf.get("methods", ())), fail=fail,
             cost=int(conf.get("cost", 1)), response=conf.get("response", "auto"),
         )
 
@@ -193,6 +257,17 @@ class Rule:
                                          aclient=get_async_redis)
         return self._limiter
 
+    @property
+    def fail_open(self) -> bool:
+        return self.fail == "open"
+
+    @property
+    def local(self) -> LocalSlidingLog:
+        """This rule's per-process fallback (``fail: "local"``), built on first use."""
+        if self._local is None:
+            self._local = LocalSlidingLog(self.limit, self.period)
+        return self._local
+
     def applies_to(self, request: HttpRequest) -> bool:
         return not self.methods or request.method in self.methods
 
@@ -202,6 +277,7 @@ class Rule:
         return self._key_fn(request)
 
 
+FAIL_POLICIES = ("open", "closed", "local")
 _rules: dict[str, Rule] | None = None
 _path_rules: tuple[Rule, ...] | None = None
 
@@ -258,9 +334,13 @@ def _settle(request: HttpRequest, pending: list[tuple[Rule, str]],
     outcomes = []
     for (rule, subject), result in zip(pending, results, strict=True):
         if isinstance(result, Exception):
-            if rule.fail_open:
+            if rule.fail == "open":
                 log.warning("rate limit %s: Redis unavailable, failing open for %s: %s", rule.name, subject, result)
                 outcomes.append(Outcome(rule, None))
+                continue
+            if rule.fail == "local":
+                log.warning("rate limit %s: Redis unavailable, deciding in this process: %s", rule.name, result)
+                outcomes.append(Outcome(rule, rule.local.decide(subject, rule.cost)))
                 continue
             log.error("rate limit %s: Redis unavailable, failing closed: %s", rule.name, result)
             return _unavailable(request, rule)
@@ -291,6 +371,7 @@ def check(request: HttpRequest, chosen: Iterable[Rule]) -> HttpResponse | None:
             decision = rule.limiter.decide(subject, rule.cost)
         except RedisError as exc:
             return _settle(request, pending, [exc])
+        metrics.ratelimit_decisions([rule], [decision])
         if decision.allowed:
             request.ratelimit = Outcome(rule, decision)  # type: ignore[attr-defined]
             return None

@@ -62,7 +62,10 @@ MIDDLEWARE = [
     # First, so the trace covers every Redis command the request causes,
     # including those of the session and cache middleware below.
     *(["config.middleware.RedisTraceMiddleware"] if REDIS_TRACE else []),
+    # A foreign Host on /api/ is the API's JSON 400, also under DEBUG (config/api.py).
+    "config.api.ApiHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django's, plus sliding expiry, the device for "Your sessions" and a Redis-down policy (sessions_app/).
     "sessions_app.middleware.SessionMiddleware",
@@ -236,7 +239,11 @@ if CHANNEL_LAYER == "core":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_channel_host], "prefix": _channel_prefix, "capacity": 1000, "expiry": 60},
+            # group_expiry: a socket that vanished without its disconnect (a killed process) leaves its
+            # group memberships behind until they expire: minutes, not channels-redis's default day.
+            # Open sockets re-join on their heartbeats (realtime/consumers.py), well within it.
+            "CONFIG": {"hosts": [_channel_host], "prefix": _channel_prefix, "capacity": 1000, "expiry": 60,
+                       "group_expiry": 300},
         }
     }
 elif CHANNEL_LAYER == "pubsub":
@@ -248,6 +255,11 @@ elif CHANNEL_LAYER == "pubsub":
     }
 else:
     raise ImproperlyConfigured(f"CHANNEL_LAYER={CHANNEL_LAYER!r}: use pubsub or core")
+
+# WebSockets (realtime/consumers.py): open sockets per client address at once (each a lease in
+# Redis renewed by the socket's heartbeats), and how long a socket may stay silent before it is closed.
+REALTIME_MAX_SOCKETS_PER_CLIENT = env_int("REALTIME_MAX_SOCKETS_PER_CLIENT", 20)
+REALTIME_SOCKET_IDLE_SECONDS = env_int("REALTIME_SOCKET_IDLE_SECONDS", 120)
 
 # --- Celery -------------------------------------------------------------------------------
 # JSON only (never pickle), on the Redis broker.  visibility_timeout: a task
@@ -290,6 +302,13 @@ REDLOCK_URLS = env_list("REDLOCK_URLS")
 # HTTPS itself (redirects, HSTS, secure cookies) is the proxy's job in front of
 # this app; turn these on with the variables when it terminates TLS.
 
+# Scripts from this site only (no inline script, no eval): an HTML-injection bug cannot run script.
+# Inline style attributes stay allowed (the bars and swatches set CSS variables); the sockets
+# connect back to this origin ('self' covers ws:/wss: of the same host in current browsers).
+CONTENT_SECURITY_POLICY = env_str("CONTENT_SECURITY_POLICY", "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:",
+    "connect-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'", "frame-ancestors 'none'",
+]))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -331,15 +350,18 @@ LOGGING = {
 }
 
 # --- rate limiting (config/ratelimit.py; redis_patterns/ratelimit.py) ----------------------------
-# Rules with a "path" are applied by the middleware; the others by @ratelimit("name") on a view.
-# "fail": what a rule does when Redis is down ("open" admits, "closed" answers 503).
+# Rules with a "path" are applied by the middleware; the others by @ratelimit("name") on a view
+# (the two login rules: on every login path, see config/urls.py and sessions_app/views.py).
+# "fail": what a rule does when Redis is down ("open" admits, "closed" answers 503, "local"
+# decides with a per-process limiter of the same size). Keys are what a client cannot mint
+# for free (its address, its user, the account it tries): never a client-chosen header.
 
 RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
 RATELIMIT_TRUSTED_PROXIES = env_int("RATELIMIT_TRUSTED_PROXIES", 0)  # reverse proxies appending X-Forwarded-For
 RATELIMIT_RULES = {
     "login-ip": {"key": "ip", "methods": ["POST"], "algorithm": "sliding_window",
                  "limit": env_int("RATELIMIT_LOGIN_IP", 20), "period": 300, "fail": "closed"},
-    "login-username": {"key": "post:username", "methods": ["POST"], "algorithm": "sliding_log",
+    "login-username": {"key": "username", "methods": ["POST"], "algorithm": "sliding_log",
                        "limit": env_int("RATELIMIT_LOGIN_USERNAME", 5), "period": 300, "fail": "closed"},
     "leaderboard-scores": {"path": r"^/api/leaderboards/[^/]+/scores$", "methods": ["POST"], "key": "user_or_ip",
                            "algorithm": "token_bucket", "limit": env_int("RATELIMIT_SCORES", 10), "period": 60,
@@ -347,10 +369,21 @@ RATELIMIT_RULES = {
     "signup": {"key": "ip", "methods": ["POST"], "algorithm": "sliding_window",
                "limit": env_int("RATELIMIT_SIGNUP", 10), "period": 3600, "fail": "closed"},
     "checkout": {"path": r"^/api/orders/?$", "methods": ["POST"], "key": "user_or_ip", "algorithm": "sliding_log",
-                 "limit": env_int("RATELIMIT_CHECKOUT", 10), "period": 60, "fail": "closed"},
-    "api": {"path": r"^/api/", "key": "api_key_or_ip", "algorithm": "gcra",
+                 "limit": env_int("RATELIMIT_CHECKOUT", 10), "period": 60, "fail": "local"},
+    # Every demo button (a POST on a pattern page) runs real work on the live server: per visitor.
+    "demos": {"path": r"^/(patterns/|realtime/pubsub-vs-streams/)", "methods": ["POST"], "key": "user_or_ip",
+              "algorithm": "token_bucket", "limit": env_int("RATELIMIT_DEMOS", 20), "period": 60, "fail": "open"},
+    "api": {"path": r"^/api/", "key": "ip", "algorithm": "gcra",
             "limit": env_int("RATELIMIT_API", 300), "period": 60, "fail": "open"},
 }
+
+# --- live demos (config/demos.py) ------------------------------------------------------------
+# Heavy demo runs (stampede, hot keys) at once, site-wide; destructive steps (forgetting the scripts)
+# run on a scratch server: this URL, or a private redis-server started on first use.
+DEMO_HEAVY_SLOTS = env_int("DEMO_HEAVY_SLOTS", 1)
+DEMO_SCRATCH_REDIS_URL = env_str("DEMO_SCRATCH_REDIS_URL", "")
+if DEMO_SCRATCH_REDIS_URL:
+    _refuse_forbidden("DEMO_SCRATCH_REDIS_URL", DEMO_SCRATCH_REDIS_URL)
 
 # --- shop catalog cache (see shop/caching.py) -------------------------------------
 
@@ -370,6 +403,8 @@ CELERY_BEAT_SCHEDULE = {
     # or a deploy never meets a cold cache for long
     "shop-flush-view-counts": {"task": "shop.tasks.flush_view_counts", "schedule": float(SHOP_VIEW_FLUSH_SECONDS)},
     "shop-warm-product-cache": {"task": "shop.tasks.warm_product_cache", "schedule": 600.0},
+    # ... and the product invalidations Redis missed while it was down (a no-op query otherwise)
+    "shop-repair-product-cache": {"task": "shop.tasks.repair_product_cache", "schedule": 5.0},
     # leaderboard/: yesterday's top 10 of every board into the archive, just after midnight UTC
     "leaderboard-archive-daily": {"task": "leaderboard.archive_daily_boards", "schedule": crontab(minute=5, hour=0)},
     # workers/: move due delayed jobs, give dead workers' jobs back, and the singleton

@@ -17,17 +17,22 @@ from config.redis import key
 DAY_TTL = dt.timedelta(days=8)  # a daily board outlives its week: the weekly union needs it
 WEEK_TTL = dt.timedelta(days=8)
 FRIENDS_BOARD_TTL = dt.timedelta(seconds=60)
+FRIENDS_TTL = dt.timedelta(days=30)  # a friends set anyone can create: it expires unless used
+MAX_FRIENDS = 100  # and it stays bounded (add_friend.lua refuses the 101st)
+MAX_PLAYERS = 1_000_000  # the permanent best and total views keep this many players at most
 ARCHIVE_TTL = dt.timedelta(days=400)
 
 
-@family("lb:{<board>}:best", type="zset", expires=False, ttl="permanent by design: the all-time board",
+@family("lb:{<board>}:best", type="zset", expires=False,
+        ttl="permanent by design: the all-time board; bounded to MAX_PLAYERS (the lowest dropped)",
         writer="lua/submit_score.lua (ZADD GT of the encoded score)")
 def best_key(board: str) -> str:
     """``lb:{<board>}:best`` -- ZSET member=player score=encoded best (points + tie-break); permanent; submit script."""
     return key("lb", f"{{{board}}}", "best")
 
 
-@family("lb:{<board>}:total", type="zset", expires=False, ttl="permanent by design: cumulative points",
+@family("lb:{<board>}:total", type="zset", expires=False,
+        ttl="permanent by design: cumulative points; bounded to MAX_PLAYERS (the lowest dropped)",
         writer="lua/submit_score.lua (ZINCRBY)")
 def total_key(board: str) -> str:
     """``lb:{<board>}:total`` -- ZSET member=player score=cumulative points; permanent; submit script (ZINCRBY)."""
@@ -57,10 +62,11 @@ def week_key(board: str, monday: dt.date) -> str:
     return key("lb", f"{{{board}}}", "week", f"{year}-W{week:02d}")
 
 
-@family("lb:{<board>}:friends:<player>", type="set", expires=False,
-        ttl="permanent by design: a player's friends", writer="leaderboard.services.friends_add (add_friend.lua)")
+@family("lb:{<board>}:friends:<player>", type="set",
+        ttl="30 days, refreshed by each add (same script); at most MAX_FRIENDS + 1 members",
+        writer="leaderboard.services.friends_add (lua/add_friend.lua)")
 def friends_key(board: str, player: str) -> str:
-    """``lb:{<board>}:friends:<player>`` -- SET of player names (the player included); permanent; services.friends_add."""
+    """``lb:{<board>}:friends:<player>`` -- SET of player names (the player included); TTL 30 days; bounded."""
     return key("lb", f"{{{board}}}", "friends", player)
 
 

@@ -44,6 +44,9 @@ from redis_patterns.scripts import loader
 
 MAX_PAGE = 100
 MAX_AROUND = 50
+#: No view holds more than ``keys.MAX_PLAYERS``: a page further down is empty by definition,
+#: and an offset near 2**63 would overflow the ``ZRANGE`` stop index (a Redis error, not a 4xx).
+MAX_OFFSET = keys.MAX_PLAYERS
 
 
 class Entry(NamedTuple):
@@ -148,8 +151,8 @@ def board_top(ref: BoardRef, *, limit: int = 10, offset: int = 0) -> list[Entry]
     sent on its own (no pipeline object); weekly and friends first build
     their key, in the same pipelined round trip.
     """
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise InvalidInput("invalid_page", f"limit must be 1-{MAX_PAGE} and offset >= 0")
+    if not 1 <= limit <= MAX_PAGE or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput("invalid_page", f"limit must be 1-{MAX_PAGE} and offset 0-{MAX_OFFSET}")
     client = get_redis()
     if not _needs_prepare(ref):
         flat = direct_call(client, "ZRANGE", ref.key, offset, offset + limit - 1, "REV", "WITHSCORES")

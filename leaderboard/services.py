@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from config.api import NotFound
+from config.api import Conflict, NotFound
 from config.redis import get_redis
 from leaderboard import keys
 from leaderboard.boards import (
@@ -60,7 +60,7 @@ def score_submit(*, board: str, player: str, points: int, now: dt.datetime | Non
     """
     check_board(board)
     check_player(player)
-    check_points(points)
+    check_points(points, board)
     now = now or timezone.now()
     day = day_of(now)
     monday = monday_of(day)
@@ -68,7 +68,7 @@ def score_submit(*, board: str, player: str, points: int, now: dt.datetime | Non
         get_redis(), "submit_score",
         keys=[keys.best_key(board), keys.total_key(board), keys.day_key(board, day),
               keys.week_key(board, monday), keys.seq_key(board)],
-        args=[player, points, day_ttl(day, now), week_ttl(monday, now), TOP],
+        args=[player, points, day_ttl(day, now), week_ttl(monday, now), TOP, keys.MAX_PLAYERS],
     )
     best_score, best_rank, total, total_rank, *flags = reply
     changed = tuple(view for view, flag in zip(("best", "total", "daily", "weekly"), flags, strict=True)
@@ -92,28 +92,37 @@ def notify_top10_changed(*, board: str, views: dict[str, str]) -> None:
     notify(f"leaderboard:{board}", "leaderboard.changed", {"board": board, "views": changed})
 
 
+class TooManyFriends(Conflict):
+    code = "too_many_friends"
+
+
 def friends_add(*, board: str, player: str, friend: str) -> None:
     """Make ``player`` and ``friend`` friends on ``board`` (both ways; each is in their own set).
 
-    One script (``add_friend.lua``), one round trip, idempotent: the friend
-    must have a score on the board, checked in the same atomic step as the
-    two ``SADD``s.
+    One script (``lua/add_friend.lua``), one round trip, idempotent: the friend
+    must have a score on the board, and both ``SADD``s and their ``EXPIRE``
+    (``FRIENDS_TTL``) happen in the same atomic step; a set already holding
+    ``MAX_FRIENDS`` friends refuses the add.  Anyone may call this for any
+    name, so the sets it creates expire and stay bounded.
 
     Raises:
         boards.InvalidInput: a bad name, or ``friend`` is ``player``.
         config.api.NotFound: ``friend`` has never played on this board (nothing written).
+        TooManyFriends: a set is full (409, nothing written).
     """
     check_board(board)
     check_player(player)
     check_player(friend, "friend")
     if friend == player:
         raise InvalidInput("invalid_friend", "you are always on your own friends board")
-    added = loader("leaderboard").call(
+    added = int(loader("leaderboard").call(
         get_redis(), "add_friend",
         keys=[keys.best_key(board), keys.friends_key(board, player), keys.friends_key(board, friend)],
-        args=[player, friend])
-    if not int(added):
+        args=[player, friend, keys.MAX_FRIENDS + 1, int(keys.FRIENDS_TTL.total_seconds())]))
+    if added == 0:
         raise NotFound(f"no player {friend!r} on this board: they need to play once first", code="player_not_found")
+    if added < 0:
+        raise TooManyFriends(f"a player may have at most {keys.MAX_FRIENDS} friends on a board")
 
 
 def archive_day(*, board: str, day: dt.date) -> int:

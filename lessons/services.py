@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from config.demos import scratch_client
 from config.redis import get_redis, redis_config
 from lessons import keys
 from redis_patterns import check_and_set, roundtrips
@@ -78,16 +79,20 @@ def _as_dict(reply: list | dict) -> dict:
 
 
 def scripts_run(*, forget: bool) -> dict[str, Any]:
-    """Offer a random high score through ``set_if_higher``; with ``forget``, make the server forget it first.
+    """Offer a random high score through ``set_if_higher``; with ``forget``, make a server forget it first.
 
-    Forgetting drops only this package's library (or the script cache on a
-    server without Functions): what a restart without persistence, or a
-    failover to a replica that never saw ``SCRIPT LOAD``, does to you.
+    Forgetting drops the package's library (or the script cache on a server
+    without Functions): what a restart without persistence, or a failover to a
+    replica that never saw ``SCRIPT LOAD``, does to you.  It is destructive for
+    everyone on that server, so it never runs on the site's Redis: the whole
+    forget-then-call sequence runs on a scratch server (``config.demos``), and
+    the site's scripts stay loaded for every other visitor.
     """
     scripts = loader("redis_patterns")
-    client = get_redis()
-    out: dict[str, Any] = {}
+    client = scratch_client() if forget else get_redis()
+    out: dict[str, Any] = {"scratch": forget}
     if forget:
+        scripts.call(client, "set_if_higher", keys=[keys.high_score()], args=[0, 600_000])  # loaded there first
         with tracing("forget") as trace:
             if scripts.mode(client) == "evalsha":
                 client.script_flush()

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 from redis.exceptions import RedisError
 
 from config.api import visitor
+from config.demos import NoScratchServer
 from config.redis import cached_redis_health
 from lessons import course, selfcheck, services, whatsnew
 from lessons.keys import ROUND_TRIP_KEYS
@@ -52,6 +53,9 @@ def scripts(request: HttpRequest) -> HttpResponse:
             context.update(services.scripts_mode())
         except RedisError as exc:
             context["error"] = str(exc)
+        except NoScratchServer as exc:
+            context["error"] = f"the forget demo needs a scratch server (set DEMO_SCRATCH_REDIS_URL): {exc}"
+            status = 503
     return render(request, "lessons/scripts.html", context, status=status)
 
 

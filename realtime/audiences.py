@@ -11,12 +11,24 @@ An audience is a string:
 Audiences are validated against strict patterns before they become part of a
 key name or a channel-layer group name, so user input (a board name) can
 never smuggle a ``{hash tag}``, a glob or a separator into either.
+
+A session key is a credential: whoever has it *is* that visitor (it reads
+their orders).  So it never appears in Redis: ``redis_name`` turns
+``session:<key>`` into ``visitor:<keyed hash>`` (HMAC-SHA256 with
+``SECRET_KEY``; without the secret the key cannot be recovered or guessed
+from the name) for the event stream's key, the channel-layer group, the live
+message and the presence member.  Callers keep passing the audience itself
+(``notify(order.owner, ...)``); only this module knows the mapping.  Rotating
+``SECRET_KEY`` renames every visitor's stream (their last 24 h of events stay
+under the old names and expire).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+
+from django.utils.crypto import salted_hmac
 
 PUBLIC = "public"
 
@@ -45,9 +57,25 @@ def check(audience: str) -> str:
     return audience
 
 
+def redis_name(audience: str) -> str:
+    """The audience as Redis sees it: itself, except a session's, which becomes ``visitor:<keyed hash>``.
+
+    ``"session:<key>"`` -> ``"visitor:" + HMAC-SHA256(SECRET_KEY, key)[:32 hex]``: stable for one
+    session (its sockets and its orders' notifications meet on it), unlinkable to the key.
+    """
+    check(audience)
+    if audience.startswith("session:"):
+        return "visitor:" + salted_hmac("realtime.audiences.redis_name", audience[8:],
+                                        algorithm="sha256").hexdigest()[:32]
+    return audience
+
+
 def group_name(audience: str) -> str:
-    """The channel-layer group: ``"user:42"`` -> ``"rt.user.42"`` (groups allow ``[A-Za-z0-9._-]``)."""
-    return "rt." + check(audience).replace(":", ".")
+    """The channel-layer group: ``"user:42"`` -> ``"rt.user.42"`` (groups allow ``[A-Za-z0-9._-]``).
+
+    A session's group is ``rt.visitor.<keyed hash>`` (``redis_name``): the session key never reaches Redis.
+    """
+    return "rt." + redis_name(audience).replace(":", ".")
 
 
 def label(audience: str | None) -> str:
@@ -60,13 +88,10 @@ def label(audience: str | None) -> str:
 
 
 def presence_member(audience: str | None, fallback: str) -> str:
-    """The presence member for a socket: the user, a hash of the session, or the socket itself.
+    """The presence member for a socket: the user, the session's ``redis_name``, or the socket itself.
 
-    A session key is a credential: it is hashed before it is stored anywhere
-    a page might list it.
+    A session key is a credential: only its keyed hash is stored, where a page might list it.
     """
     if audience is None:
         return "socket:" + hashlib.sha256(fallback.encode()).hexdigest()[:12]
-    if audience.startswith("session:"):
-        return "visitor:" + hashlib.sha256(audience.encode()).hexdigest()[:12]
-    return audience
+    return redis_name(audience)

@@ -41,10 +41,29 @@ Resilience
     If Redis fails while handling a message the socket is closed with code
     1011 (the channel layer's receive loop fails the same way); the browser
     reconnects with backoff and its last id and misses nothing the stream kept.
+    Any other failure closes it the same way, after leaving its groups and
+    giving back its slot: a crashed socket leaves nothing behind in Redis.
+
+Limits (a socket is cheap to open and costs Redis state: groups, a slot)
+    - Frames: at most ``MAX_FRAME_CHARS`` characters and ``MAX_FRAME_DEPTH``
+      levels of nesting (checked before parsing); the server itself refuses
+      frames above 16 KiB before reading them (``--ws-max-size`` in the Procfile).
+    - Sockets: at most ``REALTIME_MAX_SOCKETS_PER_CLIENT`` open at once per client
+      address (``redis_patterns.semaphore``: a lease per socket in
+      ``rt:sockets:{<address>}``, renewed by each heartbeat); one more is
+      accepted, told ``too_many_sockets`` and closed with 1008.
+    - Silence: a socket that sends nothing for ``REALTIME_SOCKET_IDLE_SECONDS``
+      (browsers heartbeat every 15 s) is closed with 1001, so a slot is never
+      held by a socket that stopped talking.
+    - Groups: channels-redis memberships expire after ``group_expiry`` (5
+      minutes, settings); live sockets re-join on their heartbeats.
+    - Origin: the handshake's ``Origin`` must be this site itself, scheme, host
+      and port (``config.asgi.SameOriginValidator``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -53,21 +72,29 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from redis.exceptions import RedisError
 
+from config import api
 from config.api import visitor_of
+from config.ratelimit import client_address
+from config.redis import get_async_redis
 from ops import metrics
-from realtime import audiences, selectors, services
-from redis_patterns import event_log
+from realtime import audiences, keys, selectors, services
+from redis_patterns import event_log, semaphore
+from redis_patterns.scripts import loader
 from redis_patterns.tracing import Trace, tracing
 
 log = logging.getLogger(__name__)
 
 MAX_TOPICS = 20
 MAX_FRAME_CHARS = 4096
+MAX_FRAME_DEPTH = 4  # our frames nest one level: {"action": ..., "topic": ...}
 MAX_PAGE_CHARS = 200
 FUTURE_SLACK_MS = 60_000
 CLOSE_TRY_AGAIN = 1011  # "internal error": the browser reconnects after its backoff
+CLOSE_POLICY = 1008  # "policy violation": too many sockets from this address
+CLOSE_IDLE = 1001  # "going away": silent longer than REALTIME_SOCKET_IDLE_SECONDS
 
 
 def _cost(trace: Trace) -> dict[str, Any]:
@@ -90,25 +117,51 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
     """One browser tab's notifications socket."""
 
     async def __call__(self, scope, receive, send) -> None:
-        # The channel layer's receive loop raises when Redis goes away; without
-        # this the server drops the TCP connection with a traceback.  Close the
-        # socket properly instead: the browser reconnects with backoff.
+        # The channel layer's receive loop raises when Redis goes away, and a
+        # bug raises anywhere; without this the server drops the TCP connection
+        # with a traceback (no close frame) and the socket's groups and slot
+        # stay in Redis.  Clean up and close properly: the browser reconnects.
         try:
             await super().__call__(scope, receive, send)
         except RedisError as exc:
             log.warning("notifications socket closed, Redis unavailable: %s", exc)
-            try:
-                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
-            except Exception:  # noqa: S110 - the client may be gone already
-                pass
+            await self._abandon(send)
+        except Exception:
+            log.exception("notifications socket failed; closing it")
+            await self._abandon(send)
+
+    async def _abandon(self, send: Any) -> None:
+        await self._cleanup()
+        try:
+            await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+        except Exception:  # noqa: S110 - the client may be gone already
+            pass
 
     async def connect(self) -> None:
         self.cursors: dict[str, str] = {}  # audience -> last event id sent on this socket
+        self.named: dict[str, str] = {}  # audiences.redis_name(audience) -> audience, for live messages
         self.since: str | None = None
+        self.slot: str | None = None  # the key of the slot this socket holds (rt:sockets:{<address>})
+        self.last_frame = self.joined_at = time.monotonic()
+        self.watchdog: asyncio.Task | None = None
+        client = self.scope.get("client") or ("", 0)
+        forwarded = dict(self.scope.get("headers") or []).get(b"x-forwarded-for", b"").decode("latin-1")
+        self.address = client_address(client[0], forwarded)
         self.own = await audience_for_scope(self.scope)
         raw = (parse_qs(self.scope.get("query_string", b"").decode()).get("last_event_id") or [""])[0]
         await self.accept()
-        metrics.websocket_opened(self)
+        try:
+            if not await self._hold_slot():
+                limit = settings.REALTIME_MAX_SOCKETS_PER_CLIENT
+                await self._error("too_many_sockets", f"at most {limit} open sockets per address; close one")
+                await self.close(code=CLOSE_POLICY)
+                return
+        except RedisError:
+            log.warning("redis unavailable while connecting a notifications socket", exc_info=True)
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        self.watchdog = asyncio.create_task(self._close_when_idle())
+        metrics.websocket_opened(self)  # after the slot: a refused socket is never counted
         if raw and not event_log.is_event_id(raw):
             await self._error("bad_last_event_id", "last_event_id must be a stream id like 1732590000000-0; "
                               "starting from now")
@@ -129,23 +182,58 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
                           "redis": _cost(trace)})
 
     async def disconnect(self, code: int) -> None:
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        """Leave every group, give the slot back, stop the watchdog (idempotent, best effort)."""
+        watchdog = getattr(self, "watchdog", None)
+        if watchdog is not None and watchdog is not asyncio.current_task():
+            watchdog.cancel()
+        self.watchdog = None
         metrics.websocket_closed(self)
         for audience in list(getattr(self, "cursors", {})):
             try:
                 await self.channel_layer.group_discard(audiences.group_name(audience), self.channel_name)
             except RedisError:
-                pass  # Redis is down: the membership expires with the group (channels-redis group_expiry)
+                pass  # Redis is down: the membership expires with the group (group_expiry)
+        self.cursors = {}
+        slot, self.slot = getattr(self, "slot", None), None
+        if slot is not None:
+            try:
+                await semaphore.arelease(get_async_redis(), slot, self.channel_name)
+            except RedisError:
+                pass  # the lease runs out by itself
+
+    async def _hold_slot(self) -> bool:
+        """Take or renew this socket's slot among its address's (one script round trip)."""
+        slot = keys.socket_slots(self.address)
+        held = await semaphore.aacquire(get_async_redis(), loader("redis_patterns"), slot, self.channel_name,
+                                        limit=settings.REALTIME_MAX_SOCKETS_PER_CLIENT,
+                                        lease_ms=settings.REALTIME_SOCKET_IDLE_SECONDS * 1000)
+        self.slot = slot if held else None
+        return held
+
+    async def _close_when_idle(self) -> None:
+        """Close the socket once it has been silent for ``REALTIME_SOCKET_IDLE_SECONDS``."""
+        idle = float(settings.REALTIME_SOCKET_IDLE_SECONDS)
+        while True:
+            await asyncio.sleep(max(idle / 4, 0.05))
+            if time.monotonic() - self.last_frame > idle:
+                log.info("closing a notifications socket silent for %.0f s", idle)
+                await self.close(code=CLOSE_IDLE)
+                return
 
     # -- client messages -----------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.last_frame = time.monotonic()
         if text_data is None or len(text_data) > MAX_FRAME_CHARS:
             await self._error("bad_frame", f"send JSON text frames of at most {MAX_FRAME_CHARS} characters")
             return
         try:
-            message = json.loads(text_data)
+            message = api.loads(text_data, max_depth=MAX_FRAME_DEPTH)  # depth checked before parsing
         except ValueError:
-            await self._error("bad_json", "the frame is not JSON")
+            await self._error("bad_json", f"the frame is not JSON nested at most {MAX_FRAME_DEPTH} deep")
             return
         action = message.get("action") if isinstance(message, dict) else None
         handler = {"subscribe": self._subscribe, "unsubscribe": self._unsubscribe,
@@ -193,17 +281,31 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
         if page is not None and not (isinstance(page, str) and page.startswith("/") and len(page) <= MAX_PAGE_CHARS):
             await self._error("bad_page", f"page must be a path starting with / (at most {MAX_PAGE_CHARS})")
             return None
+        if not await self._hold_slot():  # its lease lapsed and another socket took the slot
+            await self._error("too_many_sockets", "this socket lost its slot; reconnect")
+            await self.close(code=CLOSE_POLICY)
+            return None
         member = audiences.presence_member(self.own, self.channel_name)
         counts = await services.apresence_heartbeat(member=member, page=page)
+        await self._rejoin_if_due()
         await self._catch_up()
         return {"type": "presence", **counts}
+
+    async def _rejoin_if_due(self) -> None:
+        """Re-add this socket to its groups before channels-redis's ``group_expiry`` drops it from them."""
+        expiry = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("group_expiry", 86400)
+        if time.monotonic() - self.joined_at < expiry / 4:
+            return
+        for audience in list(self.cursors):
+            await self.channel_layer.group_add(audiences.group_name(audience), self.channel_name)
+        self.joined_at = time.monotonic()
 
     # -- channel-layer messages ------------------------------------------------------------
 
     async def rt_event(self, message: dict[str, Any]) -> None:
         """A live event for one of this socket's audiences (``type: "rt.event"``)."""
-        audience = message["audience"]
-        cursor = self.cursors.get(audience)
+        audience = self.named.get(message["audience"])  # the message carries the Redis name
+        cursor = self.cursors.get(audience) if audience else None
         if cursor is None:
             return  # not (or no longer) following it
         event = message["event"]
@@ -231,6 +333,7 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
     async def _follow(self, audience_list: list[str]) -> int:
         """Join the groups, then replay (or take the current tails as the starting point)."""
         for audience in audience_list:
+            self.named[audiences.redis_name(audience)] = audience
             await self.channel_layer.group_add(audiences.group_name(audience), self.channel_name)
         if self.since is None:
             self.cursors.update(await selectors.aevent_tails(audience_list))

@@ -20,10 +20,12 @@ from realtime import audiences
 def events_stream(audience: str) -> str:
     """rt:events:{<audience>} -- STREAM of one audience's events (fields: type, data JSON).
 
+    ``<audience>`` is ``audiences.redis_name``: a session's stream is
+    ``rt:events:{visitor:<keyed hash>}``, never the session key itself.
     Capped with ``XADD MAXLEN ~`` and expiring ``EVENT_TTL_SECONDS`` after the
     last append, in the same script.  Writer: ``realtime.services.publish_event``.
     """
-    return key("rt", "events", "{" + audiences.check(audience) + "}")
+    return key("rt", "events", "{" + audiences.redis_name(audience) + "}")
 
 
 @family("rt:presence:{presence}:<room>", type="zset", ttl="10 minutes, refreshed by each heartbeat",
@@ -54,3 +56,15 @@ def demo_channel(run_id: str) -> str:
 def demo_stream(run_id: str) -> str:
     """rt:demo:{<run>}:stream -- STREAM of one pub/sub-vs-streams run; TTL 10 min, written with it."""
     return key("rt", "demo", "{" + run_id + "}", "stream")
+
+
+@family("rt:sockets:{<client address>}", type="zset", ttl="until its last lease ends (PEXPIRE, same script)",
+        writer="realtime.consumers (redis_patterns/lua/semaphore_acquire.lua; ZREM on close)")
+def socket_slots(client: str) -> str:
+    """rt:sockets:{<client address>} -- ZSET member=socket (channel name) score=lease end (ms).
+
+    At most ``REALTIME_MAX_SOCKETS_PER_CLIENT`` open sockets per address
+    (``redis_patterns.semaphore``).  ``client`` is ``config.ratelimit.client_address``:
+    an IP address or an IPv6 /64, parsed by ``ipaddress`` (never raw input).
+    """
+    return key("rt", "sockets", "{" + client + "}")

@@ -115,7 +115,8 @@ def broadcast_check(data: dict[str, Any]) -> None:
 def _live_message(audience: str, type: str, data_json: str, event_id: str, prev: str) -> dict[str, Any]:
     return {
         "type": LIVE_MESSAGE_TYPE,
-        "audience": audience,
+        # Channel-layer messages sit in Redis until delivered: the audience's Redis name, never a session key.
+        "audience": audiences.redis_name(audience),
         "prev": prev or "0-0",
         "event": event_log.to_event(event_id, {"type": type, "data": data_json}),
     }

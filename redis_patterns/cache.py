@@ -197,15 +197,39 @@ def encode(value: Any, *, fresh_until: float, delta: float, negative: bool = Fal
 
 
 def decode(raw: str | bytes | None) -> dict[str, Any] | None:
+    """The envelope stored under a key, or ``None`` (a miss) for anything that is not one.
+
+    A value that is not ours (written by hand, by an older deploy, or
+    corrupted: not JSON, not UTF-8, fields of the wrong type) counts as a
+    miss, and the next fill overwrites it: never an error for the reader.
+    """
     if raw is None:
         return None
     try:
-        body = json.loads(raw)
+        body = json.loads(raw)  # bytes that are not UTF-8 raise UnicodeDecodeError, a ValueError
     except ValueError:
-        return None  # not ours (or a format from an older deploy): treat as a miss
-    if not isinstance(body, dict) or "x" not in body:
+        return None
+    if not isinstance(body, dict) or "v" not in body or not _number(body.get("x")) \
+            or not _number(body.get("d", 0.0)):
         return None
     return body
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _replies(pipe: Any) -> list[Any] | None:
+    """``pipe.execute()``, or ``None`` when a reply could not be decoded as text.
+
+    A client with ``decode_responses=True`` fails while *reading* a value that
+    is not UTF-8 (redis-py drops that connection, so nothing is left half-read):
+    for a cache, that value is simply not an entry.
+    """
+    try:
+        return pipe.execute()
+    except UnicodeDecodeError:
+        return None
 
 
 class Cache:
@@ -255,17 +279,21 @@ class Cache:
         client = self.client
         try:
             if also is None:
-                replies = [direct_call(client, "GET", key)]  # one command: no pipeline object
+                try:
+                    replies = [direct_call(client, "GET", key)]  # one command: no pipeline object
+                except UnicodeDecodeError:
+                    replies = None  # not UTF-8: not an entry of ours (see _replies)
             else:
                 pipe = client.pipeline(transaction=False)
                 pipe.get(key)
                 also(pipe)
-                replies = pipe.execute()
+                replies = _replies(pipe)
         except RedisError as exc:
             self.breaker.failure(exc)
             return self._bypass(loader)
         self.breaker.success()
-        entry, extra = decode(replies[0]), replies[1:]
+        # A corrupt value: a miss (the other commands ran; their replies are lost with it).
+        entry, extra = (decode(replies[0]), replies[1:]) if replies is not None else (None, [])
         try:
             result = self._after_get(client, key, lease_key, loader, policy, entry)
         except RedisError as exc:
@@ -310,7 +338,8 @@ class Cache:
             pipe = client.pipeline(transaction=False)
             pipe.get(key)
             pipe.exists(lease_key)
-            raw, leased = pipe.execute()
+            replies = _replies(pipe)
+            raw, leased = replies if replies is not None else (None, 1)
             entry = decode(raw)
             if entry is not None:
                 return Lookup(entry["v"], CacheState.HIT, waited=True)

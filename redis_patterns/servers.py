@@ -261,14 +261,14 @@ class RedisServer:
         raise RedisServerError(f"{self.name} on port {self.port} did not answer within {timeout}s")
 
     def ping(self) -> bool:
-        """True when the server answers PING (or is still loading its data)."""
+        """True when the server answers PING (or is still loading its data, or wants a user: ACLs on)."""
         try:
             with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
                 reply = sock.recv(64)
         except OSError:
             return False
-        return reply.startswith(b"+PONG") or reply.startswith(b"-LOADING")
+        return reply.startswith((b"+PONG", b"-LOADING", b"-NOAUTH"))
 
     @property
     def running(self) -> bool:

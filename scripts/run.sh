@@ -12,6 +12,11 @@
 #
 # Logs: warnings and errors only (the periodic tasks log every few seconds at
 # INFO); LOG_LEVEL=INFO make run shows everything.
+#
+# That server runs with an ACL file (var/redis/users.acl, from `manage.py redis_acl
+# local`): the app connects as the least-privileged user "app", people and labs use
+# "admin", the default user is off. Passwords are generated into var/redis/*.password
+# at first run (or taken from REDIS_APP_PASSWORD / REDIS_ADMIN_PASSWORD).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -24,14 +29,16 @@ PROC_LOG_LEVEL="$(printf '%s' "$LOG_LEVEL" | tr '[:upper:]' '[:lower:]')"
 export PROC_LOG_LEVEL
 mkdir -p "$VAR_DIR"
 
+# 0: a Redis with ACLs answers (NOAUTH); 2: a Redis without them (PONG); 1: nothing.
 redis_ping() { "$BIN/python" - "$1" <<'PY'
 import socket, sys
 try:
     with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5) as s:
-        s.sendall(b"PING\r\n"); ok = s.recv(16).startswith(b"+PONG")
+        s.sendall(b"PING\r\n"); reply = s.recv(64)
+    status = 0 if reply.startswith(b"-NOAUTH") else 2 if reply.startswith(b"+PONG") else 1
 except OSError:
-    ok = False
-sys.exit(0 if ok else 1)
+    status = 1
+sys.exit(status)
 PY
 }
 
@@ -56,19 +63,29 @@ if [ -z "${REDIS_URL:-}" ]; then
     echo "or start one with 'docker compose up redis' and set REDIS_URL=redis://127.0.0.1:6379/0." >&2
     exit 1
   fi
-  if redis_ping "$DEV_REDIS_PORT"; then
-    echo "reusing the redis-server already on port $DEV_REDIS_PORT"
+  mkdir -p "$VAR_DIR/redis"
+  ACL_FILE="$("$BIN/python" manage.py redis_acl local --dir "$VAR_DIR/redis")"
+  ping_status=0; redis_ping "$DEV_REDIS_PORT" || ping_status=$?
+  if [ "$ping_status" = 2 ]; then
+    echo "The redis-server on port $DEV_REDIS_PORT runs without the ACL file (started by an older make run)." >&2
+    echo "Stop it (redis-cli -p $DEV_REDIS_PORT shutdown; its data stays in $VAR_DIR/redis/) and run make run again." >&2
+    exit 1
+  elif [ "$ping_status" = 0 ]; then
+    echo "reusing the redis-server already on port $DEV_REDIS_PORT (reloading $VAR_DIR/redis/users.acl)"
+    "$BIN/python" -c "import redis, sys; redis.Redis(port=int(sys.argv[1]), username='admin',
+        password=open(sys.argv[2]).read().strip()).acl_load()" "$DEV_REDIS_PORT" "$VAR_DIR/redis/admin.password"
   else
-    mkdir -p "$VAR_DIR/redis"
     "$SERVER_BIN" --port "$DEV_REDIS_PORT" --bind 127.0.0.1 --dir "$VAR_DIR/redis" \
       --logfile "$VAR_DIR/redis/redis.log" --pidfile "$VAR_DIR/redis/redis.pid" --daemonize yes \
-      --appendonly yes --appendfsync everysec --save "3600 1 300 100" >/dev/null
+      --aclfile "$ACL_FILE" --appendonly yes --appendfsync everysec --save "3600 1 300 100" >/dev/null
     for _ in $(seq 50); do redis_ping "$DEV_REDIS_PORT" && break; sleep 0.1; done
     redis_ping "$DEV_REDIS_PORT" || { echo "redis-server did not start; see $VAR_DIR/redis/redis.log" >&2; exit 1; }
     STARTED_REDIS=1
-    echo "started a local redis-server on port $DEV_REDIS_PORT (data in $VAR_DIR/redis/)"
+    echo "started a local redis-server on port $DEV_REDIS_PORT (data in $VAR_DIR/redis/, users in users.acl there)"
   fi
-  export REDIS_URL="redis://127.0.0.1:$DEV_REDIS_PORT/0"
+  # Every process (web, workers, Celery, the channel layer) connects as the app user.
+  export REDIS_URL="redis://app:$(cat "$VAR_DIR/redis/app.password")@127.0.0.1:$DEV_REDIS_PORT/0"
+  REDIS_SHOWN="redis://127.0.0.1:$DEV_REDIS_PORT/0 as user app (as admin: see README, \"Redis users\")"
 fi
 trap cleanup EXIT
 
@@ -105,7 +122,7 @@ banner() {
   echo
   echo "  Site:     http://$WEB_HOST:$WEB_PORT/"
   echo "  Health:   http://$WEB_HOST:$WEB_PORT/healthz   Metrics: http://$WEB_HOST:$WEB_PORT/metrics"
-  echo "  Redis:    $(printf '%s' "$REDIS_URL" | sed -E 's#//[^@/]*@#//#')"  # without a password
+  echo "  Redis:    ${REDIS_SHOWN:-$(printf '%s' "$REDIS_URL" | sed -E 's#//[^@/]*@#//#')}"  # no password
   "$BIN/python" -c "from sessions_app.demo_accounts import banner; print(banner())" | grep . || true
   echo "  Commands in another terminal use the same settings ($VAR_DIR/run.env), e.g."
   echo "    .venv/bin/python manage.py publish_event public broadcast '{\"message\": \"hi\"}'"

@@ -20,6 +20,15 @@ Checkout (``order_checkout``), in order:
    ``run_stream_worker``) publishes it: at-least-once, and the order handler
    (``shop.orders.order_process``) is idempotent, so a message published
    twice is handled once.
+5. An accepted order always completes or fails visibly, even when Redis
+   loses the stream after the message was published (a restart without
+   persistence, the last second of an AOF ``everysec``, a failover to a
+   replica that had not caught up): the reconciler (``outbox_reconcile``, run
+   by ``run_stream_worker`` every few seconds) looks up the stream entry of
+   every order still pending or processing after ``RECONCILE_AFTER`` and
+   publishes the message again when Redis no longer has it (the handler is
+   idempotent).  A message that went missing more than ``MAX_REPUBLISH``
+   times fails its order, visibly (``shop.orders.order_give_up``).
 
 The shop publishes "order placed" to the ``orders`` stream and does not know
 who consumes it (``workers/`` does, by calling ``shop.orders``).
@@ -57,6 +66,10 @@ MAX_LINES = 50
 MAX_QUANTITY = 100
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 RELAY_GRACE = timedelta(seconds=2)  # the on_commit publisher normally gets there first
+#: An order still pending or processing this long after its last change has its stream entry checked.
+RECONCILE_AFTER = timedelta(seconds=15)
+#: Publishes of one message after the first, when Redis keeps losing it; then the order fails visibly.
+MAX_REPUBLISH = 3
 CART_TTL_SECONDS = 7 * 24 * 3600
 CART_LINE_TTL_SECONDS = 7 * 24 * 3600  # per line, where the server has hash-field TTL (redis_patterns.hashttl)
 
@@ -364,6 +377,62 @@ def outbox_relay_once(*, grace: timedelta = RELAY_GRACE, limit: int = 500) -> in
     if published:
         log.info("outbox relay published %d message(s) left behind", published)
     return published
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciler pass did."""
+
+    checked: int = 0  # published messages of orders still not done after RECONCILE_AFTER
+    missing: int = 0  # ... whose stream entry Redis no longer had
+    republished: int = 0
+    given_up: int = 0  # missing more than MAX_REPUBLISH times: their orders failed
+
+
+def outbox_reconcile(*, stale_after: timedelta = RECONCILE_AFTER, limit: int = 200) -> ReconcileReport:
+    """Publish again the messages of accepted orders that Redis lost after they were published.
+
+    The outbox relay covers a message never published; this covers one
+    published and then lost with the stream.  Orders still ``pending`` or
+    ``processing`` ``stale_after`` after their last change are looked up by
+    their message's stream id (``XRANGE id id``, one pipelined round trip for
+    the batch): an entry the stream still has is left to the workers (waiting,
+    or pending in a consumer that ``XAUTOCLAIM`` will take over from); a
+    missing one is published again.  Handled twice, a message changes nothing
+    (``order_process`` is idempotent); one that went missing more than
+    ``MAX_REPUBLISH`` times fails its order with a reason, rather than leave it
+    pending forever.  Cheap when nothing is stuck: one indexed query.
+    """
+    report = ReconcileReport()
+    cutoff = timezone.now() - stale_after
+    stuck = list(Order.objects.filter(status__in=(Order.Status.PENDING, Order.Status.PROCESSING),
+                                      updated_at__lte=cutoff).order_by("id").values_list("pk", flat=True)[:limit])
+    if not stuck:
+        return report
+    rows = [row for row in OutboxMessage.objects.filter(topic=OutboxMessage.ORDERS, published_at__lte=cutoff)
+            .exclude(stream_id="").filter(payload__order_id__in=stuck).order_by("id")]
+    report.checked = len(rows)
+    if not rows:
+        return report
+    pipe = get_redis().pipeline(transaction=False)
+    for row in rows:
+        pipe.xrange(_stream_for(row.topic), row.stream_id, row.stream_id)
+    lost = [row for row, found in zip(rows, pipe.execute(), strict=True) if not found]
+    report.missing = len(lost)
+    again = [row for row in lost if row.attempts <= MAX_REPUBLISH]
+    for row in lost:
+        if row.attempts > MAX_REPUBLISH and orders.order_give_up(
+                order_id=int(row.payload["order_id"]),
+                reason=f"its message was lost by Redis {row.attempts} times; not retried again"):
+            report.given_up += 1
+    if again:
+        # Guarded on the id we saw: a concurrent reconciler that already republished it wins.
+        for row in again:
+            OutboxMessage.objects.filter(pk=row.pk, stream_id=row.stream_id).update(published_at=None)
+        report.republished = outbox_publish(ids=[row.pk for row in again])
+        log.warning("outbox reconciler: %d order message(s) were lost by Redis after publishing; "
+                    "published again: %d", len(again), report.republished)
+    return report
 
 
 # --- the cart (a hash per visitor) ---------------------------------------------------------------

@@ -184,3 +184,24 @@ class Fulfilment(models.Model):
 
     def __str__(self) -> str:
         return f"fulfilment of order {self.order_id} by {self.consumer}"
+
+
+class ProductCacheRepair(models.Model):
+    """A product whose Redis copies (cache entry, checkout's stock field) must be dropped: written with the change.
+
+    The transactional outbox again, for cache invalidation: a row is written
+    in the same transaction as the product change and deleted once Redis took
+    the invalidation.  If Redis was down (or the process died after the
+    commit), the row stays and ``shop.services.cache_repair`` applies it when
+    Redis is back, so an edit made during an outage cannot leave the old stock
+    cached, however often reservations renew the stock hash's TTL.
+    """
+
+    product_id = models.PositiveBigIntegerField(db_index=True)  # no foreign key: a deleted product needs it too
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"repair the Redis copies of product {self.product_id}"

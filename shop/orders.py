@@ -17,11 +17,12 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from realtime.services import notify
-from shop.models import Fulfilment, Order, OrderItem
+from shop.models import Fulfilment, Order, OrderItem, Product
+from shop.stock import CartLine, stock_release
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +95,29 @@ def orders_adopt(*, from_owner: str, to_owner: str, user_id: int) -> int:
     if not from_owner.startswith("session:") or from_owner == to_owner:
         return 0
     return Order.objects.filter(owner=from_owner).update(owner=to_owner, user_id=user_id)
+
+
+def order_give_up(*, order_id: int, reason: str) -> bool:
+    """Fail an accepted order that cannot be processed, visibly: its owner is told, its stock goes back.
+
+    For the outbox reconciler (``shop.checkout.outbox_reconcile``) when an
+    order's message kept disappearing.  The same guarded transitions as
+    ``order_process``: ``False`` (nothing changed) if the order finished meanwhile.
+    """
+    order = Order.objects.filter(pk=order_id).only("pk", "owner", "status").first()
+    if order is None or order.status in (Order.Status.COMPLETED, Order.Status.FAILED):
+        return False
+    with transaction.atomic():
+        changed = Order.objects.filter(pk=order.pk, status=order.status).update(
+            status=Order.Status.FAILED, failure_reason=reason[:200], updated_at=timezone.now())
+        if not changed:
+            return False
+        owner, pk = order.owner, order.pk
+        transaction.on_commit(lambda: status_announce(owner, pk, Order.Status.FAILED, reason))
+        lines = [CartLine(pid, qty) for pid, qty in OrderItem.objects.filter(order_id=order.pk)
+                 .values_list("product_id", "quantity")]
+        for line in lines:
+            Product.objects.filter(pk=line.product_id).update(stock=F("stock") + line.quantity)
+        transaction.on_commit(lambda: stock_release(lines))
+    log.error("order %s failed: %s", order_id, reason)
+    return True

@@ -23,8 +23,13 @@ Write-behind (view counters) is ``views_flush``: see
 Refresh-ahead (XFetch) needs no writer: readers do it (``redis_patterns.cache``).
 
 Failure policy: if Redis is down when a write commits, the invalidation is
-skipped and logged once per outage (the breaker); the entry's TTL bounds how
-long a stale value can be served once Redis is back.
+skipped and logged once per outage (the breaker), but not forgotten: every
+product write also records a ``ProductCacheRepair`` row in its transaction,
+deleted once Redis took the invalidation.  ``cache_repair`` (Celery beat,
+every few seconds) applies what is left once Redis is back: the cached
+product and checkout's stock field are dropped, and the next read and the
+next reservation load the new row.  Nothing stale outlives the outage by
+more than one beat period.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from redis.exceptions import RedisError
 
 from config.api import ApiError
@@ -46,7 +51,7 @@ from redis_patterns.cache import CacheState
 from redis_patterns.tracing import tracing
 from shop import autocomplete, browsing, caching, keys, selectors, stack, visitors
 from shop.caching import ReadTier, WriteStrategy
-from shop.models import Product, ViewCountFlush
+from shop.models import Product, ProductCacheRepair, ViewCountFlush
 from shop.selectors import Read
 from shop.stock import stock_forget
 
@@ -124,22 +129,56 @@ def product_changed(*, product_id: int, strategy: WriteStrategy | None = None) -
     """Apply the write strategy for ``product_id`` once the current transaction commits.
 
     Call it from any code that wrote the product (the admin does, on save and
-    delete); outside a transaction it runs at once.  It also drops the product
-    from checkout's Redis stock hash, so a restock or a correction made here is
-    what the next checkout reserves against (it reloads the row).
+    delete), inside the transaction that wrote it; outside one it runs at once.
+    It also drops the product from checkout's Redis stock hash, so a restock or
+    a correction made here is what the next checkout reserves against (it
+    reloads the row).  A ``ProductCacheRepair`` row written here, with the
+    change, makes sure both happen even if Redis is down right now.
     """
-    transaction.on_commit(lambda: product_cache_sync(product_id=product_id, strategy=strategy))
-    transaction.on_commit(lambda: _stock_forget(product_id))
+    repair = ProductCacheRepair.objects.create(product_id=product_id)
+    transaction.on_commit(lambda: product_repair(product_id=product_id, strategy=strategy, upto=repair.pk))
     # The name index of the search box and the search documents follow the row too.
     autocomplete.product_changed(product_id=product_id)
     stack.product_changed(product_id=product_id)
 
 
-def _stock_forget(product_id: int) -> None:
+def product_repair(*, product_id: int, strategy: WriteStrategy | None = None, upto: int | None = None) -> bool:
+    """Make Redis agree with the committed row: the cache (by ``strategy``) and the stock hash.
+
+    ``True`` once Redis took both; then the product's ``ProductCacheRepair``
+    rows up to ``upto`` are deleted (later ones belong to newer writes).
+    ``False``: Redis is down; the rows stay for ``cache_repair``.
+    """
+    synced = product_cache_sync(product_id=product_id, strategy=strategy) is not None or not caching.enabled()
     try:
         stock_forget([product_id])
-    except RedisError as exc:  # the database guard still protects the stock; the hash reloads later
+    except RedisError as exc:  # the database guard still protects the stock; the repair row remains
         log.warning("could not drop product %s from the stock hash: %s", product_id, exc)
+        return False
+    if not synced:
+        return False
+    rows = ProductCacheRepair.objects.filter(product_id=product_id)
+    (rows.filter(pk__lte=upto) if upto is not None else rows).delete()
+    return True
+
+
+def cache_repair(*, limit: int = 500) -> int:
+    """Apply the product invalidations Redis missed (it was down when the writes committed); returns how many.
+
+    Run by Celery beat every few seconds (``shop.tasks.repair_product_cache``).
+    One indexed query when there is nothing to do.  Each product is repaired
+    with ``invalidate`` (drop and let the next read load), then its rows up to
+    the newest seen are deleted; Redis still down: nothing changes, next time.
+    """
+    pending = (ProductCacheRepair.objects.values("product_id").annotate(upto=Max("pk")).order_by("upto")[:limit])
+    repaired = 0
+    for row in pending:
+        if not product_repair(product_id=row["product_id"], strategy=WriteStrategy.INVALIDATE, upto=row["upto"]):
+            break  # Redis is down again: the rest waits for the next run
+        repaired += 1
+    if repaired:
+        log.info("cache repair: %d product(s) dropped from Redis after an outage", repaired)
+    return repaired
 
 
 def product_view(product_id: int, *, tier: ReadTier = ReadTier.REDIS, visitor: str | None = None,

@@ -25,3 +25,9 @@ def warm_product_cache(limit: int = 100) -> dict[str, int]:
     """Cache the most viewed products; idempotent (see ``services.cache_warm``)."""
     report = services.cache_warm(limit=limit)
     return {"cached": report.cached, "loaded": report.loaded, "missing": report.missing}
+
+
+@shared_task(name="shop.tasks.repair_product_cache", ignore_result=True)
+def repair_product_cache() -> int:
+    """Drop from Redis the products changed while it was down (see ``services.cache_repair``)."""
+    return services.cache_repair()

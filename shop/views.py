@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from redis.exceptions import RedisError
 
 from config.api import ApiError, visitor
+from config.demos import DemoBusy, heavy_slot
 from config.redis import cached_redis_health
 from redis_patterns.tracing import tracing
 from shop import api, browsing, caching, demos, selectors, services, visitors
@@ -300,8 +301,13 @@ def stampede_demo(request: HttpRequest) -> HttpResponse:
         context.update(requests=n, load_ms=load_ms, scenario=scenario)
         if cached_redis_health()[0]:
             t0 = time.perf_counter()
-            results = [demos.stampede_run(strategy=s, scenario=scenario, requests=n, load_ms=load_ms)
-                       for s in demos.STRATEGIES]
+            try:
+                with heavy_slot():  # one heavy run at a time, site-wide
+                    results = [demos.stampede_run(strategy=s, scenario=scenario, requests=n, load_ms=load_ms)
+                               for s in demos.STRATEGIES]
+            except DemoBusy as exc:
+                context["bad_input"] = str(exc)
+                return render(request, "shop/stampede.html", context, status=429)
             top = max(r.max for r in results) or 1.0
             context["results"] = [{"r": r, "bars": r.histogram(top=top)} for r in results]
             context["elapsed_ms"] = (time.perf_counter() - t0) * 1000
@@ -314,8 +320,12 @@ def hotkeys_demo(request: HttpRequest) -> HttpResponse:
     pid = _demo_product_id(request)
     context: dict = {"product_id": pid, "reads": 200, "max_silence": caching.TRACKING_MAX_SILENCE}
     if request.method == "POST" and pid is not None and cached_redis_health()[0]:
-        results = [demos.hotkey_run(tier=tier, product_id=pid, reads=200) for tier in ReadTier]
-        staleness = {tier.value: demos.staleness_run(tier=tier) for tier in ReadTier}
+        try:
+            with heavy_slot():  # one heavy run at a time, site-wide
+                results = [demos.hotkey_run(tier=tier, product_id=pid, reads=200) for tier in ReadTier]
+                staleness = {tier.value: demos.staleness_run(tier=tier) for tier in ReadTier}
+        except DemoBusy as exc:
+            return render(request, "shop/hotkeys.html", {**context, "busy": str(exc)}, status=429)
         context["rows"] = [{"r": r, "s": staleness[r.tier]} for r in results]
         context["results"] = results
         bus = caching.invalidation_bus()

@@ -4,7 +4,10 @@
 - ``server_info``: what that server is (product, version, modules); the markers
   ``requires_server(redis="7.4", valkey="9.0")`` and ``requires_modules("search", ...)``
   skip a test on a server that cannot run it (see ``tests.redis_harness``).
-- ``r`` / ``ar``: the app's own sync / async clients, from ``config.redis``.
+- ``r``: a traced client like the app's, as the server's ``default`` user, for
+  the test's own keys (``scaffold_client``); the app's own clients connect as
+  the least-privileged ``app`` user, and a test during which the app was
+  refused anything fails (``app_user_refusals``).
 - Every test starts with an empty server: after each test the private server
   is flushed (it is ours; no other server is ever flushed) and restarted if a
   test stopped it.
@@ -65,6 +68,13 @@ def _raw(server: RedisServer) -> redis.Redis:
     return redis.Redis(host=server.host, port=server.port, decode_responses=True, socket_timeout=5)
 
 
+def app_user_refusals(client: redis.Redis) -> list[str]:
+    """What the server refused the app user since the last look (``ACL LOG``), and forget it."""
+    entries = [e for e in client.acl_log(count=100) if e.get("username") == "app"]
+    client.acl_log_reset()
+    return [f"{e.get('reason')} {e.get('object')!r} ({e.get('context')}, {e.get('count')}x)" for e in entries]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_redis(redis_server: RedisServer, request: pytest.FixtureRequest) -> Iterator[None]:
     from config.redis import forget_redis_health
@@ -78,11 +88,15 @@ def _fresh_redis(redis_server: RedisServer, request: pytest.FixtureRequest) -> I
         reset_clients()
     client = _raw(redis_server)
     undeclared = set() if _audit_exempt(request) else _undeclared_keys(client)
+    refused = app_user_refusals(client)
     client.flushall()
     client.function_flush()
     client.script_flush()
     client.close()
     forget_redis_health()
+    if refused:
+        pytest.fail("the app user was refused by Redis's ACL (config/acl.py; regenerate its command rules with "
+                    "REDIS_ACL_LEARN=1 make test if the app needs a new command): " + "; ".join(refused))
     if undeclared:
         pytest.fail("keys written under the app's prefix that no family in the key registry declares "
                     "(declare them with @family in the app's keys.py, or config.keyspace.declare): "
@@ -118,11 +132,29 @@ def raw_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture
-def r() -> redis.Redis:
-    from config.redis import get_redis
+def scaffold_client(*, is_async: bool = False, decode_responses: bool = True):
+    """A client like the app's (traced, same timeouts and retries) as the server's ``default`` user.
 
-    return get_redis()
+    The app's own clients (``config.redis.get_redis``) connect as the
+    least-privileged ``app`` user: only the keys its ``keys.py`` files declare,
+    no ``FLUSHALL``.  Tests that drive a pattern with keys of their own, or
+    set up and inspect state, are scaffolding, not the app: they use this.
+    Subprocesses find the same server in ``REDIS_TEST_SCAFFOLD_URL``.
+    """
+    import dataclasses
+
+    from config.redis import build_client, redis_config
+
+    config = dataclasses.replace(redis_config(), url=os.environ["REDIS_TEST_SCAFFOLD_URL"])
+    return build_client(config=config, is_async=is_async, decode_responses=decode_responses)
+
+
+@pytest.fixture
+def r() -> Iterator[redis.Redis]:
+    """A traced client on the private server for the test's own keys (``scaffold_client``)."""
+    client = scaffold_client()
+    yield client
+    client.close()
 
 
 @pytest.fixture
@@ -186,8 +218,9 @@ def live_server_url(transactional_db, settings) -> Iterator[str]:
     from config.asgi import application
 
     port = servers.free_port()
+    # The Procfile's server flags (tests/config/test_server_flags.py checks the Procfile itself).
     config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            ws="websockets-sansio")
+                            ws="websockets-sansio", proxy_headers=False, ws_max_size=16384)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

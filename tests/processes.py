@@ -14,7 +14,11 @@ the same time on one server never meet.
 
 - ``start_worker(consumer, *args, redis_url=...)``: ``manage.py run_stream_worker
   orders`` as a child process on the shared database; stopped after the test.
-- ``web_server``: uvicorn with 3 worker processes on the shared database.
+- ``web_server``: uvicorn with 3 worker processes on the shared database, with
+  the Procfile's server flags.
+- ``procfile_web(**env)``: the Procfile's own ``web:`` command line, as ``make
+  run`` starts it (through a shell, ``$WEB_HOST``/``$WEB_PORT`` filled in), on
+  the shared database: for behaviour that lives in the server's flags.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import copy
 import http.client
 import itertools
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -42,6 +47,30 @@ from redis_patterns.servers import free_port
 from tests.conftest import wait_for
 
 ROOT = Path(settings.BASE_DIR)
+
+
+def procfile_command(name: str) -> str:
+    """The command line of process ``name`` in the Procfile, exactly as written."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise KeyError(f"no {name!r} process in the Procfile")
+
+
+def procfile_web_flags() -> list[str]:
+    """The web process's server flags from the Procfile (everything but the app, host and port)."""
+    words = shlex.split(procfile_command("web"))
+    flags = words[words.index("config.asgi:application") + 1:]
+    out: list[str] = []
+    skip = False
+    for word in flags:
+        if skip:
+            skip = False
+        elif word in ("--host", "--port"):
+            skip = True
+        else:
+            out.append(word)
+    return out
 
 
 @dataclass
@@ -118,7 +147,8 @@ def shared_db(django_db_blocker, django_db_modify_db_settings, tmp_path_factory,
         connections["default"] = new
         try:
             call_command("migrate", verbosity=0, interactive=False)
-            yield SharedDb(url, redis_server.url)
+            # the app's URL (the app user's credentials), not the server's bare one
+            yield SharedDb(url, os.environ["REDIS_URL"])
         finally:
             new.close()
             connections["default"] = old
@@ -181,10 +211,11 @@ class WorkerProcs:
     procs: list[tuple[subprocess.Popen, Path]] = field(default_factory=list)
 
     def __call__(self, consumer: str, *args: str, redis_url: str | None = None,
-                 group: str = "fulfilment") -> subprocess.Popen:
+                 group: str = "fulfilment", relay: bool = False) -> subprocess.Popen:
+        """A worker process; ``relay=True`` runs the outbox relay and its reconciler in it too (as make run does)."""
         log = self.tmp / f"worker-{consumer}-{len(self.procs)}.log"
         cmd = [sys.executable, "manage.py", "run_stream_worker", "orders", "--group", group,
-               "--consumer", consumer, "--block-ms", "300", "--no-relay", *args]
+               "--consumer", consumer, "--block-ms", "300", *([] if relay else ["--no-relay"]), *args]
         with open(log, "wb") as out:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=self.db.env(redis_url), stdout=out, stderr=subprocess.STDOUT)
         self.procs.append((proc, log))
@@ -234,7 +265,7 @@ def web_server(shared_db: SharedDb, tmp_path_factory) -> Iterator[str]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "3", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+             *procfile_web_flags(), "--workers", "3", "--log-level", "warning"],
             cwd=ROOT, env=shared_db.env(), stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: _healthy(port) or proc.poll() is not None, timeout=30)
@@ -248,3 +279,43 @@ def web_server(shared_db: SharedDb, tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass
+class WebProcs:
+    db: SharedDb
+    tmp: Path
+    procs: list[tuple[subprocess.Popen, Path]] = field(default_factory=list)
+
+    def __call__(self, **env: str) -> str:
+        """Start the Procfile's ``web:`` line with extra ``env``; returns its base URL once healthy."""
+        port = free_port()
+        log = self.tmp / f"procfile-web-{port}.log"
+        full = {**self.db.env(), "WEB_HOST": "127.0.0.1", "WEB_PORT": str(port), **env}
+        with open(log, "wb") as out:
+            # start_new_session: the shell and uvicorn form one group, stopped together
+            proc = subprocess.Popen(["bash", "-c", "exec " + procfile_command("web")], cwd=ROOT, env=full,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((proc, log))
+        wait_for(lambda: _healthy(port) or proc.poll() is not None, timeout=30)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the Procfile's web process exited: {log.read_text()[-2000:]}")
+        return f"http://127.0.0.1:{port}"
+
+    def stop_all(self) -> None:
+        for proc, _ in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc, _ in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def procfile_web(shared_db: SharedDb, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    procs = WebProcs(shared_db, tmp_path)
+    yield procs
+    procs.stop_all()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import Count
+from django.utils import timezone
 
 from config.redis import get_redis
 from redis_patterns import streams
@@ -39,10 +41,25 @@ def dead_letters(limit: int = 50) -> list[dict[str, Any]]:
 
 
 def outbox_backlog() -> dict[str, int]:
+    """Messages not yet published, published, and published more than once (Redis lost them; the reconciler)."""
     return {
         "unpublished": OutboxMessage.objects.filter(published_at__isnull=True).count(),
         "published": OutboxMessage.objects.filter(published_at__isnull=False).count(),
+        "republished": OutboxMessage.objects.filter(attempts__gt=1).count(),
     }
+
+
+def orders_not_done(*, older_than: timedelta = timedelta(seconds=60), limit: int = 20) -> dict[str, Any]:
+    """Accepted orders still pending or processing ``older_than`` after their last change: the count and the oldest.
+
+    Normally zero (an order completes in milliseconds): anything here means no
+    worker is running, a message is dead-lettered, or the reconciler is about
+    to publish a lost one again.
+    """
+    qs = Order.objects.filter(status__in=(Order.Status.PENDING, Order.Status.PROCESSING),
+                              updated_at__lte=timezone.now() - older_than)
+    return {"count": qs.count(), "oldest": list(qs.order_by("id").values("id", "status", "updated_at")[:limit]),
+            "older_than_s": int(older_than.total_seconds())}
 
 
 def order_status_counts() -> dict[str, int]:

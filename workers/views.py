@@ -21,6 +21,7 @@ from config.redis import cached_redis_health
 from redis_patterns.lock import Lease, LockUnavailable
 from redis_patterns.queues import MAX_PRIORITY
 from redis_patterns.tracing import tracing
+from shop.checkout import MAX_REPUBLISH
 from shop.keys import orders_stream
 from workers import keys, queues, selectors, services
 
@@ -60,6 +61,7 @@ def _label(request: HttpRequest, name: str = "label") -> str:
 def streams_page(request: HttpRequest) -> HttpResponse:
     """XINFO STREAM/GROUPS/CONSUMERS, pending and lag, the dead letters with a replay button."""
     context: dict = {"outbox": selectors.outbox_backlog(), "statuses": selectors.order_status_counts(),
+                     "not_done": selectors.orders_not_done(), "max_republish": MAX_REPUBLISH,
                      "duplicates": selectors.duplicate_fulfilments(), "stream_key": orders_stream(),
                      "dead_key": keys.orders_dead_letter()}
     if cached_redis_health()[0]:

@@ -15,6 +15,8 @@
 -- ARGV[3]  day TTL (seconds)
 -- ARGV[4]  week TTL (seconds)
 -- ARGV[5]  size of the "top" whose changes are reported (10)
+-- ARGV[6]  most players the permanent best and total views keep (the lowest beyond it are
+--          dropped: every submission may add a player, so a permanent key needs a bound)
 -- Returns  {best encoded score (string), best rank (0-based), total (string), total rank,
 --           top changed: best, total, day, week (1/0 each)}
 local player = ARGV[1]
@@ -39,7 +41,19 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('EXPIRE', KEYS[4], ARGV[4])
 end
 local total = redis.call('ZINCRBY', KEYS[2], points, player)
+local keep = tonumber(ARGV[6])
+for _, k in ipairs({KEYS[1], KEYS[2]}) do
+  local extra = redis.call('ZCARD', k) - keep
+  if extra > 0 then
+    redis.call('ZREMRANGEBYRANK', k, 0, extra - 1)
+    if k == KEYS[1] then best_rank = redis.call('ZREVRANK', k, player) end
+  end
+end
 local total_rank = redis.call('ZREVRANK', KEYS[2], player)
+-- A player the bound just dropped has no rank: report one past the end.
+if not best_rank then best_rank = keep end
+if not total_rank then total_rank = keep end
 local total_top = 0
 if points > 0 and total_rank < top then total_top = 1 end
-return {redis.call('ZSCORE', KEYS[1], player), best_rank, total, total_rank, best_top, total_top, day_top, week_top}
+local best = redis.call('ZSCORE', KEYS[1], player) or encoded
+return {best, best_rank, total, total_rank, best_top, total_top, day_top, week_top}

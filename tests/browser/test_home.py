@@ -26,3 +26,15 @@ def test_home_page_panel_lists_the_redis_commands(page, live_server_url):
     assert page.locator("h1").inner_text().startswith("Redis is a data-structure server")
     page.locator("#redis-panel summary").click()
     assert "PING" in page.locator("#redis-panel td.cmd").all_inner_texts()
+
+
+def test_no_page_breaks_the_content_security_policy(page, live_server_url):
+    """Every script the pages run is a file from this site: the browser reports no CSP violation."""
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    for path in ("/", "/checkout/", "/leaderboard/", "/realtime/", "/patterns/rate-limiting/", "/admin/login/"):
+        page.goto(live_server_url + path)
+        page.wait_for_load_state("networkidle")
+    page.goto(live_server_url + "/realtime/")
+    page.wait_for_selector("#rt-notifications[data-state='live']", timeout=10_000)  # the socket is allowed
+    assert violations == []

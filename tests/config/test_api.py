@@ -106,3 +106,78 @@ def test_visitor_is_the_user_once_logged_in_else_the_session(client, django_user
     # a different owner: the user's own (empty) cart (force_login merges nothing; the login page does, see
     # tests/sessions_app/test_accounts.py)
     assert client.get("/api/cart").json()["items"] == []
+
+
+
+def _send(visitor, path: str, content_type: str, *, declared: int | None, body: bytes) -> tuple[int, str, bytes]:
+    """POST ``body`` declaring ``declared`` bytes (``None``: chunked, no length up front).
+
+    A client announcing 3 MB need not send them for the server to refuse: only
+    the first bytes go out, so the server's early close cannot race a client
+    still writing (which would reset the connection before the answer is read).
+    """
+    import http.client
+
+    conn = http.client.HTTPConnection(visitor.host, visitor.port, timeout=30)
+    conn.putrequest("POST", path)
+    headers = {"Content-Type": content_type, "X-CSRFToken": visitor.cookies.get("csrftoken", ""),
+               "Cookie": "; ".join(f"{k}={v}" for k, v in visitor.cookies.items())}
+    if declared is None:
+        headers["Transfer-Encoding"] = "chunked"
+    else:
+        headers["Content-Length"] = str(declared)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    if declared is None:
+        for i in range(0, len(body), 16384):
+            chunk = body[i:i + 16384]
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        conn.send(b"0\r\n\r\n")
+    else:
+        conn.send(body)
+    response = conn.getresponse()
+    return response.status, response.getheader("Content-Type", ""), response.read()
+
+
+@pytest.mark.parametrize("path", WRITE_ENDPOINTS)
+def test_hostile_bodies_through_the_real_asgi_server_are_json_4xx(live_server_url, path):
+    """Nested JSON, wrong content types and bodies of any size: a JSON 4xx from uvicorn, never HTML or a 500."""
+    from tests.httpclient import Visitor
+
+    visitor = Visitor(live_server_url)
+    visitor.open("/checkout/")  # the session and CSRF cookies, as a browser would have them
+    for body, ctype, status, code in [
+        ("[" * 5000 + "]" * 5000, "application/json", 400, "invalid_json"),
+        ('{"player": "ada", "score": 5}', "text/plain", 415, "unsupported_media_type"),
+        ("player=ada&score=5", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ]:
+        got, headers, reply = visitor.json("POST", path, raw=body, content_type=ctype)
+        assert (got, headers["content-type"], reply["error"]) == (status, "application/json", code), (ctype, got)
+    start = b'{"pad": "' + b"x" * 4000
+    for ctype in ("application/json", "application/x-www-form-urlencoded",  # the CSRF check would parse this one
+                  "multipart/form-data; boundary=x", "text/plain"):
+        status, got_type, reply = _send(visitor, path, ctype, declared=3_000_000, body=start)
+        assert (status, got_type, json.loads(reply)["error"]) == (413, "application/json", "body_too_large"), ctype
+    # chunked: no length declared; counted as it arrives and refused past the limit
+    status, got_type, reply = _send(visitor, path, "application/json", declared=None, body=b"x" * (MAX_BODY_BYTES + 10))
+    assert (status, got_type, json.loads(reply)["error"]) == (413, "application/json", "body_too_large")
+
+
+def test_an_oversized_body_to_a_page_is_a_413_before_django_reads_it(live_server_url):
+    from tests.httpclient import Visitor
+
+    visitor = Visitor(live_server_url)
+    visitor.open("/accounts/login/")
+    status, ctype, _ = _send(visitor, "/accounts/login/", "application/x-www-form-urlencoded",
+                             declared=3_000_000, body=b"username=a&password=" + b"x" * 4000)
+    assert status == 413 and ctype.startswith("text/plain")
+    assert visitor.form("/accounts/login/", {"username": "a", "password": "x"})[0] == 200  # small ones still work
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_foreign_host_on_the_api_is_a_json_400_in_any_mode(client, settings, debug):
+    settings.DEBUG = debug  # make run runs with DEBUG=1, where Django would answer with its debug page
+    response = client.get("/api/cart", HTTP_HOST="evil.example")
+    assert (response.status_code, response["Content-Type"], response.json()["error"]) == \
+        (400, "application/json", "bad_host")

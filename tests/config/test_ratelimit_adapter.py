@@ -16,13 +16,13 @@ def rules(**overrides):
     base = {
         "login-ip": {"key": "ip", "methods": ["POST"], "algorithm": "sliding_window", "limit": 4, "period": 300,
                      "fail": "closed"},
-        "login-username": {"key": "post:username", "methods": ["POST"], "algorithm": "sliding_log", "limit": 2,
+        "login-username": {"key": "username", "methods": ["POST"], "algorithm": "sliding_log", "limit": 2,
                            "period": 300, "fail": "closed"},
         "leaderboard-scores": {"path": r"^/api/leaderboards/[^/]+/scores$", "methods": ["POST"], "key": "user_or_ip",
                                "algorithm": "token_bucket", "limit": 2, "period": 60, "fail": "open"},
         "checkout": {"path": r"^/api/orders/?$", "methods": ["POST"], "key": "user_or_ip",
-                     "algorithm": "sliding_log", "limit": 2, "period": 60, "fail": "closed"},
-        "api": {"path": r"^/api/", "key": "api_key_or_ip", "algorithm": "gcra", "limit": 5, "period": 60,
+                     "algorithm": "sliding_log", "limit": 2, "period": 60, "fail": "local"},
+        "api": {"path": r"^/api/", "key": "ip", "algorithm": "gcra", "limit": 5, "period": 60,
                 "fail": "open"},
     }
     base.update(overrides)
@@ -109,10 +109,49 @@ def test_score_submission_is_limited_with_a_json_429(client):
     assert ok.status_code == 200 and ok["RateLimit-Limit"] == "5"
 
 
-def test_the_api_rule_keys_by_api_key_then_ip(client):
-    codes = [client.get("/api/leaderboards/reaction/top").status_code for _ in range(6)]
-    assert codes == [200] * 5 + [429]
-    assert client.get("/api/leaderboards/reaction/top", HTTP_X_API_KEY="k1").status_code == 200
+def test_a_made_up_api_key_buys_no_fresh_allowance(client):
+    codes = [client.get("/api/leaderboards/reaction/top").status_code for _ in range(5)]
+    assert codes == [200] * 5
+    for n in range(3):  # every request a new key: the rule keys on the address only
+        assert client.get("/api/leaderboards/reaction/top", HTTP_X_API_KEY=f"k{n}").status_code == 429
+
+
+def test_the_settings_never_key_a_rule_on_something_the_client_chooses(settings):
+    from django.conf import settings as live
+
+    from config import settings as module
+
+    for name, rule in module.RATELIMIT_RULES.items():
+        assert rule["key"] in {"ip", "user", "user_or_ip", "username"}, name
+    assert "api_key" not in adapter.KEY_FUNCTIONS and "api_key_or_ip" not in adapter.KEY_FUNCTIONS
+    with pytest.raises(ImportError):
+        adapter.key_function("header:x-api-key")
+    assert live.RATELIMIT_TRUSTED_PROXIES == 0
+
+
+def test_admin_login_shares_the_login_limits_with_accounts_login(client):
+    User.objects.create_superuser("boss", password="right-password-1")
+    assert login(client, "boss").status_code == 200  # 1 of 2 for this account, via /accounts/login/
+    wrong = client.post("/admin/login/", {"username": "boss", "password": "wrong"})
+    assert wrong.status_code == 200  # 2 of 2, via the admin's form
+    refused = client.post("/admin/login/", {"username": "Boss", "password": "right-password-1"})
+    assert refused.status_code == 429  # the right password, but the account's attempts are used up
+    assert "_auth_user_id" not in client.session
+    # per address too: every attempt above counted, so other accounts from this address
+    # get one more try before the login-ip limit (4)
+    assert [client.post("/admin/login/", {"username": f"u{i}", "password": "x"}).status_code
+            for i in range(2)] == [200, 429]
+
+
+def test_a_json_login_body_is_keyed_by_its_username_like_a_form(settings):
+    from django.test import RequestFactory
+
+    factory = RequestFactory()
+    form = factory.post("/accounts/login/", {"username": "Ada ", "password": "x"})
+    body = factory.post("/api/auth/token", {"username": "ada", "password": "x"}, content_type="application/json")
+    assert adapter.KEY_FUNCTIONS["username"](form) == adapter.KEY_FUNCTIONS["username"](body) == "username:ada"
+    nested = factory.post("/api/auth/token", "[" * 5000, content_type="application/json")
+    assert adapter.KEY_FUNCTIONS["username"](nested) is None  # refused by the view; the per-address rule counts it
 
 
 def test_checkout_rule_applies_to_post_api_orders_even_before_the_route_exists(client):
@@ -137,9 +176,24 @@ def test_fail_open_and_fail_closed_when_redis_is_down(client, redis_server):
     # login fails closed: 503 with a page saying why
     refused = login(client, "ada")
     assert refused.status_code == 503 and "paused" in refused.content.decode()
-    # checkout fails closed too, in JSON
-    refused = client.post("/api/orders", {}, content_type="application/json")
-    assert refused.status_code == 503 and refused.json()["error"] == "rate_limiter_unavailable"
+    # the admin's login form too: it is a login path like any other
+    refused = client.post("/admin/login/", {"username": "ada", "password": "x"})
+    assert refused.status_code == 503 and "paused" in refused.content.decode()
+    # checkout falls back to a per-process limiter of the same size: served (the view answers for
+    # itself, here 400 for an empty body) up to the limit, then 429 from the fallback
+    codes = [client.post("/api/orders", {}, content_type="application/json").status_code for _ in range(3)]
+    assert codes == [400, 400, 429]
+
+
+def test_the_local_fallback_counts_per_subject_and_forgets_old_entries():
+    local = adapter.LocalSlidingLog(limit=2, period=10, max_subjects=2)
+    assert [local.decide("a", now=0).allowed, local.decide("a", now=1).allowed] == [True, True]
+    refused = local.decide("a", now=2)
+    assert not refused.allowed and refused.retry_after == pytest.approx(8) and refused.remaining == 0
+    assert local.decide("a", now=10.5).allowed  # the first entry left the window
+    local.decide("b", now=11)
+    local.decide("c", now=11)
+    assert len(local._logs) == 2 and "a" not in local._logs  # bounded: the least recently used went
 
 
 def test_async_views_use_adecide(settings):

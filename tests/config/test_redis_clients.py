@@ -33,6 +33,8 @@ def test_clients_get_timeouts_retries_and_health_checks():
     assert get_redis().connection_pool.connection_class is TracingConnection
 
 
+@pytest.mark.skipif(bool(__import__("os").environ.get("REDIS_ACL_LEARN")),
+                    reason="REDIS_ACL_LEARN: the recorder's own connections would be counted")
 def test_nothing_connects_at_import_time(redis_server):
     """Importing the project's modules opens no connection to Redis."""
     import subprocess
@@ -55,8 +57,8 @@ def test_async_clients_are_per_event_loop(redis_server):
     async def use():
         client = get_async_redis()
         assert client is get_async_redis()
-        await client.set("async", "yes")
-        return id(client), await client.get("async")
+        await client.set(key("demo", "high-score"), "yes")  # a declared key: this is the app's client
+        return id(client), await client.get(key("demo", "high-score"))
 
     first_id, value = asyncio.run(use())
     second_id, _ = asyncio.run(use())
@@ -136,7 +138,7 @@ def test_channel_layer_round_trip_on_the_private_server():
         channel = await layer.new_channel()
         await layer.send(channel, {"type": "hello", "n": 1})
         message = await layer.receive(channel)
-        await layer.flush()
+        await layer.close_pools()  # not flush(): that runs KEYS, which the app user may not
         return message
 
     assert asyncio.run(scenario()) == {"type": "hello", "n": 1}

@@ -64,6 +64,22 @@ def test_csrf_is_required_for_score_submission():
     ("get", "/api/leaderboards/nope/top", None, 404, "unknown_board"),
     ("post", f"{URL}/friends", {"player": "ann", "friend": "ghost"}, 404, "player_not_found"),
     ("post", f"{URL}/friends", {"player": "ann", "friend": "ann"}, 400, "invalid_friend"),
+    # what a hostile client tried (issue #10): each a JSON 4xx, never a 500 or a 503
+    ("post", f"{URL}/scores", {"player": "ada\n", "score": 1}, 400, "invalid_player"),
+    ("post", f"{URL}/scores", {"player": "ada", "score": 2_000_000}, 400, "invalid_score"),
+    ("post", f"{URL}/scores", {"player": "ada", "score": 5001}, 400, "invalid_score"),
+    ("post", f"{URL}/scores", {"player": "ada", "score": 10**30}, 400, "invalid_score"),
+    ("post", f"{URL}/scores", {"player": "ada", "score": 1e3}, 400, "invalid_score"),
+    ("get", f"{URL}/players/ada%0A", None, 400, "invalid_player"),
+    ("get", f"{URL}/top?view=weekly&week=9999-W52", None, 400, "invalid_week"),
+    ("get", f"{URL}/players/ada?view=weekly&week=9999-W52", None, 400, "invalid_week"),
+    ("get", f"{URL}/top?view=weekly&week=0001-W01", None, 400, "invalid_week"),
+    ("get", f"{URL}/top?view=daily&day=9999-12-31", None, 400, "invalid_day"),
+    ("get", f"{URL}/top?view=daily&day=%2B2026-01-01", None, 400, "invalid_day"),
+    ("get", f"{URL}/top?offset=9223372036854775807", None, 400, "invalid_page"),
+    ("get", f"{URL}/top?offset=" + "9" * 30, None, 400, "invalid_page"),
+    ("get", f"{URL}/top?limit=" + "9" * 5000, None, 400, "invalid_limit"),
+    ("post", f"{URL}/friends", {"player": "ann", "friend": "b\n"}, 400, "invalid_friend"),
 ])
 def test_bad_input_gets_a_json_4xx_and_changes_nothing(client, raw_redis, method, path, body, status, code):
     if method == "post":

@@ -9,7 +9,7 @@ import pytest
 
 from config.api import NotFound
 from leaderboard import keys, selectors, services
-from leaderboard.boards import MAX_POINTS, InvalidInput, UnknownBoard
+from leaderboard.boards import BOARD_MAX_POINTS, InvalidInput, UnknownBoard
 from leaderboard.tasks import archive_daily_boards
 from redis_patterns.tracing import tracing
 
@@ -84,8 +84,8 @@ def test_equal_scores_rank_by_who_got_there_first_and_the_api_score_is_real():
     services.score_submit(board=B, player="late", points=50, now=at())  # repeating 50 does not lose its place
     top = selectors.board_top(selectors.board_ref(board=B))
     assert [(e.player, e.score) for e in top] == [("late", 50), ("early", 50)]
-    services.score_submit(board=B, player="early", points=MAX_POINTS, now=at())
-    assert selectors.board_top(selectors.board_ref(board=B), limit=1)[0].score == MAX_POINTS
+    services.score_submit(board=B, player="early", points=BOARD_MAX_POINTS[B], now=at())
+    assert selectors.board_top(selectors.board_ref(board=B), limit=1)[0].score == BOARD_MAX_POINTS[B]
 
 
 def test_around_me_at_the_top_and_bottom_edges():
@@ -206,7 +206,8 @@ def test_top10_changes_are_announced():
 
 @pytest.mark.parametrize("kwargs", [
     {"player": "", "points": 1}, {"player": "a b", "points": 1}, {"player": "x" * 33, "points": 1},
-    {"player": "a", "points": -1}, {"player": "a", "points": MAX_POINTS + 1}, {"player": "a", "points": 1.5},
+    {"player": "a", "points": -1}, {"player": "a", "points": BOARD_MAX_POINTS[B] + 1},
+    {"player": "ada\n", "points": 1}, {"player": "a", "points": 2_000_000}, {"player": "a", "points": 1.5},
     {"player": "a", "points": True}, {"player": None, "points": 1}, {"player": "a", "points": "7"},
 ])
 def test_bad_input_is_refused_and_writes_nothing(raw_redis, kwargs):
@@ -250,3 +251,48 @@ def test_the_game_page_reads_the_top_10_and_the_archive_in_one_round_trip(client
     top, archive = selectors.game_boards(selectors.board_ref(board=B), archive_day=yesterday.date())
     assert [(e.rank, e.player, e.score) for e in top[:2]] == [(1, "today", 5000), (2, "y11", 111)]
     assert [e.player for e in archive] == [f"y{i}" for i in range(11, 1, -1)]
+
+
+def test_the_score_bound_is_what_the_game_can_produce():
+    """``BOARD_MAX_POINTS`` comes from game.js: ROUNDS rounds of at most ``1000 - reaction ms`` each."""
+    import re
+    from pathlib import Path
+
+    from leaderboard import boards
+
+    game = (Path(boards.__file__).parent / "static" / "leaderboard" / "game.js").read_text()
+    assert re.search(r"const ROUNDS = (\d+);", game)[1] == str(boards.GAME_ROUNDS)
+    assert "Math.max(0, Math.round(1000 - (performance.now() - greenAt)))" in game
+    assert boards.ROUND_MAX_POINTS == 1000
+    assert BOARD_MAX_POINTS[B] == 5000
+    services.score_submit(board=B, player="ada", points=5000, now=at())
+    with pytest.raises(InvalidInput):
+        services.score_submit(board=B, player="ada", points=5001, now=at())
+
+
+def test_friend_sets_expire_and_are_bounded(raw_redis, monkeypatch):
+    services.friends_add(board=B, player="ann", friend="bob")
+    for name in ("ann", "bob"):
+        ttl = raw_redis.ttl(keys.friends_key(B, name))
+        assert keys.FRIENDS_TTL.total_seconds() - 5 < ttl <= keys.FRIENDS_TTL.total_seconds()
+    monkeypatch.setattr(keys, "MAX_FRIENDS", 3)
+    for friend in ("cat", "dan"):
+        services.friends_add(board=B, player="ann", friend=friend)
+    services.friends_add(board=B, player="ann", friend="bob")  # already a friend: fine, idempotent
+    with pytest.raises(services.TooManyFriends):
+        services.friends_add(board=B, player="ann", friend="eve")
+    with pytest.raises(services.TooManyFriends):  # the other side full refuses it too
+        services.friends_add(board=B, player="eve", friend="ann")
+    assert raw_redis.smembers(keys.friends_key(B, "ann")) == {"ann", "bob", "cat", "dan"}
+    assert not raw_redis.exists(keys.friends_key(B, "eve"))  # a refused add wrote nothing
+
+
+def test_the_permanent_views_keep_at_most_max_players(raw_redis, monkeypatch):
+    monkeypatch.setattr(keys, "MAX_PLAYERS", 3)
+    for i, points in enumerate([40, 10, 30, 20]):
+        services.score_submit(board=B, player=f"p{i}", points=points, now=at())
+    assert raw_redis.zrange(keys.best_key(B), 0, -1, desc=True) == ["p0", "p2", "p3"]
+    assert raw_redis.zrange(keys.total_key(B), 0, -1, desc=True) == ["p0", "p2", "p3"]
+    low = services.score_submit(board=B, player="p9", points=1, now=at())  # below the bound: dropped at once
+    assert (low.best_rank, low.best) == (4, 1)
+    assert raw_redis.zcard(keys.best_key(B)) == 3 and raw_redis.zscore(keys.best_key(B), "p9") is None

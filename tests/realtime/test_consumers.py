@@ -15,7 +15,6 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,9 +32,10 @@ TIMEOUT = 5
 
 
 def app():
-    # The same stack as config.asgi, built here so the origin list is read
-    # from the test's settings (config.asgi captures it once, at import).
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    # The same stack as config.asgi (its validator reads the settings at each handshake).
+    from config.asgi import SameOriginValidator
+
+    return SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 
 @pytest.fixture(autouse=True)
@@ -328,8 +328,8 @@ def test_heartbeat_counts_presence_and_catches_up_on_lost_messages(r):
         assert caught["id"] == lost_id
         presence = await until(a, "presence")
         assert presence["online"] == 1 and presence["here"] == 1
-        # One round trip for the presence script, one for the pipelined catch-up read.
-        assert presence["redis"]["round_trips"] == 2
+        # One round trip each: the socket's slot renewed, the presence script, the pipelined catch-up read.
+        assert presence["redis"]["round_trips"] == 3
         await b.send_json_to({"action": "heartbeat", "page": "/other/"})
         await events(b, 1)
         presence = await until(b, "presence")
@@ -338,5 +338,90 @@ def test_heartbeat_counts_presence_and_catches_up_on_lost_messages(r):
         assert (await until(a, "presence"))["online"] == 2  # a heartbeat again: still one member
         await a.disconnect()
         await b.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def _everything_in(r) -> list[bytes]:
+    """Every key name and every stored value on the server, as bytes (to search for a secret)."""
+    import redis as redis_py
+
+    raw = redis_py.Redis(connection_pool=redis_py.ConnectionPool(**{**r.connection_pool.connection_kwargs,
+                                                                   "decode_responses": False}))
+    out: list[bytes] = []
+    for name in raw.scan_iter(count=1000):
+        out.append(name)
+        kind = raw.type(name)
+        if kind == b"string":
+            out.append(raw.get(name) or b"")
+        elif kind == b"list":
+            out += raw.lrange(name, 0, -1)
+        elif kind == b"set":
+            out += raw.smembers(name)
+        elif kind == b"zset":
+            out += raw.zrange(name, 0, -1)
+        elif kind == b"hash":
+            for field, value in raw.hgetall(name).items():
+                out += [field, value]
+        elif kind == b"stream":
+            for entry_id, fields in raw.xrange(name):
+                out += [entry_id, *fields.keys(), *fields.values()]
+    raw.close()
+    return out
+
+
+def test_no_session_key_reaches_redis_in_a_name_or_a_value(r):
+    """A session key read from Redis would let anyone read that visitor's orders: only its keyed hash is there."""
+    mine = new_session()
+
+    async def scenario():
+        comm = socket(session=mine)
+        await connect(comm)  # joins the visitor's group, reads its stream
+        await comm.send_json_to({"action": "heartbeat", "page": "/"})  # presence
+        # what shop.orders does for an order placed by this visitor, with Order.owner unchanged
+        await apublish_event(f"session:{mine}", "order.status", {"order_id": 9, "status": "completed"})
+        got = await comm.receive_json_from(timeout=TIMEOUT)
+        if got.get("type") == "presence":
+            got = await comm.receive_json_from(timeout=TIMEOUT)
+        assert (got["type"], got["order_id"]) == ("order.status", 9)
+        # a message left undelivered in the channel layer (the socket gone) must not carry it either
+        await comm.disconnect()
+        other = socket(session=mine)
+        await connect(other)
+        await apublish_event(f"session:{mine}", "order.status", {"order_id": 10, "status": "pending"})
+        stored = _everything_in(r)
+        await other.disconnect()
+        return stored
+
+    stored = async_to_sync(scenario)()
+    assert any(b"visitor:" in item or b"rt.visitor." in item for item in stored)
+    assert not [item for item in stored if mine.encode() in item]
+
+
+def test_heartbeats_rejoin_the_groups_before_they_expire(r, settings):
+    """channels-redis drops a membership ``group_expiry`` after it was added: a live socket re-adds its own."""
+    import copy
+    import time
+
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    assert layers["default"]["CONFIG"]["group_expiry"] == 300  # minutes, not channels-redis's default day
+    layers["default"]["CONFIG"]["group_expiry"] = 2
+    settings.CHANNEL_LAYERS = layers
+
+    def scores() -> list[float]:
+        return [score for key in r.scan_iter("t:asgi:group:*") for _, score in r.zrange(key, 0, -1, withscores=True)]
+
+    async def scenario():
+        comm = socket()
+        await connect(comm)
+        joined = scores()
+        await comm.send_json_to({"action": "heartbeat", "page": "/"})
+        await until(comm, "presence")
+        assert scores() == joined  # too early: nothing re-sent
+        time.sleep(0.6)  # past group_expiry / 4 (the consumer's own clock, not a wait for a condition)
+        await comm.send_json_to({"action": "heartbeat", "page": "/"})
+        await until(comm, "presence")
+        assert len(scores()) == len(joined) and min(scores()) > max(joined)  # every membership renewed
+        await comm.disconnect()
 
     async_to_sync(scenario)()

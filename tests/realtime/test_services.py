@@ -71,9 +71,16 @@ def test_broadcast_validation():
 def test_group_names_and_presence_members_never_expose_a_session_key():
     key = "k" * 32
     assert audiences.group_name("leaderboard:global") == "rt.leaderboard.global"
-    assert audiences.group_name(f"session:{key}") == f"rt.session.{key}"
+    group = audiences.group_name(f"session:{key}")
+    assert key not in group and group.startswith("rt.visitor.") and group == audiences.group_name(f"session:{key}")
+    assert key not in keys.events_stream(f"session:{key}") and "{visitor:" in keys.events_stream(f"session:{key}")
     member = audiences.presence_member(f"session:{key}", "chan")
-    assert key not in member and member.startswith("visitor:")
+    assert key not in member and member == audiences.redis_name(f"session:{key}")
+    # a keyed hash: the same key under another SECRET_KEY gets another name (not a plain digest of the key)
+    from django.test import override_settings
+
+    with override_settings(SECRET_KEY="another-secret-" + "x" * 40):
+        assert audiences.redis_name(f"session:{key}") != member
     assert audiences.label(f"session:{key}") == "this browser session"
     assert keys.page_room("/a/*?{x}").startswith("page:") and "*" not in keys.page_room("/a/*")
 

@@ -263,3 +263,21 @@ def test_redis_down_bypasses_logs_once_and_recovers(redis_server, scripts, caplo
     assert len(warnings) == 1 and "unavailable" in warnings[0].getMessage()
     assert any("back" in rec.getMessage() for rec in caplog.records if rec.levelno == logging.INFO)
     client.close()
+
+
+@pytest.mark.parametrize("corrupt", [b"\xff\xfe\x00not utf-8", b'{"v": 1, "x": "soon"}', b'{"x": 9e99}',
+                                     b"[1, 2]", b'{"v": 1, "x": 9e99, "d": "a"}', b"\x80" * 100])
+def test_a_corrupt_value_is_a_miss_and_is_replaced(r, raw_redis, scripts, corrupt):
+    """Garbage under a cache key (not UTF-8, not JSON, wrong field types) is a miss, never an error."""
+    raw_bytes = redis.Redis(connection_pool=redis.ConnectionPool(**{**raw_redis.connection_pool.connection_kwargs,
+                                                                    "decode_responses": False}))
+    raw_bytes.set(KEY, corrupt)
+    cache = make(r, scripts)
+    loader, calls = counting_loader({"name": "kettle"})
+    got = cache.get(KEY, LEASE, loader, CachePolicy(ttl=100), also=lambda pipe: pipe.incr("t:also"))
+    assert (got.state, got.value, got.stored) == (CacheState.MISS, {"name": "kettle"}, True)
+    assert raw_redis.get("t:also") == "1"  # the commands that rode along still ran
+    assert cache.get(KEY, LEASE, loader, CachePolicy(ttl=100)).state == CacheState.HIT  # overwritten
+    assert len(calls) == 1
+    assert decode(corrupt) is None
+    raw_bytes.close()

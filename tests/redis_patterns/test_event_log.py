@@ -59,9 +59,9 @@ def test_read_after_merges_streams_in_id_order_and_pages(r, scripts, settings):
     ids = [append(r, scripts, f"t:s{i % 2}", i)[0] for i in range(25)]
 
     async def read(cursors, **kw):
-        from config.redis import get_async_redis
+        from tests.conftest import scaffold_client
 
-        return await event_log.aread_after(get_async_redis(), cursors, **kw)
+        return await event_log.aread_after(scaffold_client(is_async=True), cursors, **kw)
 
     got = async_to_sync(read)({"t:s0": ids[2], "t:s1": ids[2]}, page_size=4)
     assert [e[1] for e in got] == ids[3:]
@@ -75,9 +75,9 @@ def test_tails_and_id_helpers(r, scripts):
     last, _ = append(r, scripts, "t:a", 1)
 
     async def tails():
-        from config.redis import get_async_redis
+        from tests.conftest import scaffold_client
 
-        return await event_log.atails(get_async_redis(), ["t:a", "t:missing"])
+        return await event_log.atails(scaffold_client(is_async=True), ["t:a", "t:missing"])
 
     assert async_to_sync(tails)() == {"t:a": last, "t:missing": "0-0"}
     assert event_log.id_le("9-0", "10-0") and not event_log.id_le("10-0", "9-9")

@@ -42,9 +42,9 @@ def test_server_clock_by_default_and_one_round_trip_for_all_rooms(r, scripts):
     presence.heartbeat(r, scripts, ROOMS, "warm-up")
 
     async def beat():
-        from config.redis import get_async_redis
+        from tests.conftest import scaffold_client
 
-        client = get_async_redis()
+        client = scaffold_client(is_async=True)
         await client.ping()  # connect (handshake commands) outside the trace
         with tracing() as trace:
             counts = await presence.aheartbeat(client, scripts, ROOMS, "user:9")

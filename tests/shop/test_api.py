@@ -32,6 +32,19 @@ def test_get_is_a_miss_then_a_hit_with_no_query(client, catalog):
     assert (trace.command_count, trace.round_trip_count) == (1, 1)
 
 
+def test_a_corrupt_cache_value_is_a_miss_not_a_500(client, catalog, redis_server):
+    import redis
+
+    raw = redis.Redis(host=redis_server.host, port=redis_server.port)
+    for product, path in ((catalog[0], f"/api/products/{catalog[0].pk}"),
+                          (catalog[1], f"/shop/products/{catalog[1].pk}/")):
+        raw.set(keys.product_key(product.pk), b"\xff\xfe not UTF-8")
+        response = client.get(path)
+        assert (response.status_code, response["X-Cache"]) == (200, "miss"), path
+        assert client.get(path)["X-Cache"] == "hit"  # the fill replaced it
+    raw.close()
+
+
 @pytest.mark.parametrize("raw", ["abc", "0", "-1", "1e3", "1.5", "99999999999999999999999", "٣"])
 def test_bad_ids_get_a_json_400(client, raw):
     response = client.get(f"/api/products/{raw}")

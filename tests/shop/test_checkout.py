@@ -165,6 +165,26 @@ def test_checkout_works_without_redis_and_the_relay_publishes_later(
     assert checkout.outbox_relay_once(grace=__import__("datetime").timedelta(0)) == 0
 
 
+def test_the_checkout_api_keeps_taking_orders_while_redis_is_down_and_its_limit_holds(
+        client, product, redis_server, settings):
+    """The README's promise (checkout works without Redis) and the limit's policy (``fail: "local"``) agree."""
+    from config import ratelimit
+    from config.redis import reset_clients
+
+    settings.RATELIMIT_RULES = {**settings.RATELIMIT_RULES,
+                                "checkout": {**settings.RATELIMIT_RULES["checkout"], "limit": 2}}
+    redis_server.stop()
+    reset_clients()
+    try:
+        codes = [post(client, items(product), **{"Idempotency-Key": f"down-{n}"}).status_code for n in range(3)]
+    finally:
+        redis_server.start()
+        reset_clients()
+    assert codes == [202, 202, 429]  # taken without Redis, then the per-process fallback's limit
+    assert Order.objects.count() == 2 and OutboxMessage.objects.filter(published_at__isnull=True).count() == 2
+    assert ratelimit.rules()["checkout"].fail == "local"
+
+
 def test_order_process_is_idempotent_and_announces_each_status(product, raw_redis,
                                                              django_capture_on_commit_callbacks):
     from realtime.keys import events_stream
@@ -252,3 +272,60 @@ def test_order_process_is_one_transaction_of_three_statements_whatever_the_items
 
     failed = Order.objects.create(owner="session:q", total=Decimal("1.00"))  # no items: fails
     assert orders.order_process(order_id=failed.pk) == "failed"
+
+
+def _place(product: Product, n: int, capture) -> list[Order]:
+    placed = []
+    for i in range(n):
+        with capture(execute=True):
+            placed.append(checkout.order_checkout(owner=f"session:r{i}", user_id=None,
+                                                  lines=[stock.CartLine(product.pk, 1)]).order)
+    return placed
+
+
+def test_the_reconciler_publishes_again_what_redis_lost_after_publishing(
+        product, raw_redis, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    lost, kept = _place(product, 2, django_capture_on_commit_callbacks)
+    stream = keys.orders_stream()
+    assert all(m.published_at for m in OutboxMessage.objects.all())
+    # Redis loses the first one's entry (a restart without persistence, a failover to a lagging replica)
+    lost_id = OutboxMessage.objects.get(payload__order_id=lost.pk).stream_id
+    raw_redis.xdel(stream, lost_id)
+    assert checkout.outbox_reconcile().checked == 0  # not stale yet: the workers may be on it
+    report = checkout.outbox_reconcile(stale_after=timedelta(0))
+    assert (report.checked, report.missing, report.republished) == (2, 1, 1)
+    again = OutboxMessage.objects.get(payload__order_id=lost.pk)
+    assert again.attempts == 2 and again.stream_id != lost_id
+    assert [f["order_id"] for _, f in raw_redis.xrange(stream)] == [str(kept.pk), str(lost.pk)]
+    # found now: nothing more to do; a completed order is never looked at
+    assert checkout.outbox_reconcile(stale_after=timedelta(0)).missing == 0
+    orders.order_process(order_id=lost.pk)
+    orders.order_process(order_id=kept.pk)
+    assert checkout.outbox_reconcile(stale_after=timedelta(0)).checked == 0
+
+
+def test_a_message_lost_again_and_again_fails_its_order_visibly(product, raw_redis,
+                                                               django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from realtime.keys import events_stream
+    from redis_patterns.event_log import to_event
+
+    (order,) = _place(product, 1, django_capture_on_commit_callbacks)
+    product.refresh_from_db()
+    assert product.stock == 4
+    for _ in range(checkout.MAX_REPUBLISH):
+        raw_redis.delete(keys.orders_stream())
+        assert checkout.outbox_reconcile(stale_after=timedelta(0)).republished == 1
+    raw_redis.delete(keys.orders_stream())
+    with django_capture_on_commit_callbacks(execute=True):
+        report = checkout.outbox_reconcile(stale_after=timedelta(0))
+    assert (report.republished, report.given_up) == (0, 1)
+    order.refresh_from_db()
+    assert order.status == Order.Status.FAILED and "lost by Redis" in order.failure_reason
+    product.refresh_from_db()
+    assert product.stock == 5  # its unit went back
+    told = [to_event(i, f) for i, f in raw_redis.xrange(events_stream(order.owner))]
+    assert told[-1]["status"] == "failed"  # the owner sees it

@@ -28,11 +28,11 @@ READER = r"""
 import json, os, sys
 import django
 django.setup()
-from config.redis import get_redis
+import redis
 from shop import selectors
 
 pid, version_key, reads_key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-r = get_redis()
+r = redis.Redis.from_url(os.environ["REDIS_TEST_SCAFFOLD_URL"], decode_responses=True)  # test bookkeeping
 reads = violations = 0
 states = {}
 print("ready", flush=True)
@@ -93,15 +93,15 @@ def test_no_reader_in_another_process_sees_the_old_value(catalog, raw_redis, str
 
 
 LOCAL_READER = r"""
-import sys
+import os, sys
 import django
 django.setup()
-from config.redis import get_redis
+import redis
 from shop import caching, selectors
 from shop.caching import ReadTier
 
 pid, seen_key = int(sys.argv[1]), sys.argv[2]
-r = get_redis()
+r = redis.Redis.from_url(os.environ["REDIS_TEST_SCAFFOLD_URL"], decode_responses=True)  # test bookkeeping
 selectors.product_get(pid, tier=ReadTier.LOCAL)  # starts the listener
 assert caching.invalidation_bus().subscribed.wait(10)
 print("ready", flush=True)

@@ -54,3 +54,55 @@ def test_pages_and_api_are_served_from_the_database_and_recover(db_sessions, cli
     assert any("back" in r.getMessage() for r in caplog.records if r.name == "shop.cache")
     # Views counted during the outage went straight to the database.
     assert Product.objects.get(pk=product.pk).view_count == 4
+
+
+def test_a_stock_edit_made_while_redis_is_unreachable_is_applied_when_it_is_back(
+        client, staff_client, catalog, settings, django_capture_on_commit_callbacks):
+    """Redis kept its data but missed the invalidation (a partition, not a restart): the repair catches up.
+
+    Before the repair existed, a restock from 29 to 500 kept answering "only 28 left": the cached product
+    and checkout's stock field stayed stale, and every reservation renewed the stock hash's TTL.
+    """
+    from config.redis import reset_clients
+    from redis_patterns.servers import free_port
+    from shop import caching, checkout, stock, tasks
+    from shop.models import ProductCacheRepair
+
+    product = catalog[0]
+    Product.objects.filter(pk=product.pk).update(stock=29)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkout.order_checkout(owner="session:a", user_id=None, lines=[stock.CartLine(product.pk, 1)])
+    assert client.get(f"/api/products/{product.pk}").json()["stock"] == 28  # cached
+    assert stock.stock_in_redis([product.pk]) == {product.pk: 28}  # and loaded for checkout
+
+    def reach(url: str) -> None:
+        settings.REDIS = {**settings.REDIS, "url": url}
+        reset_clients()
+        caching.reset()
+
+    real = settings.REDIS["url"]
+    reach(f"redis://127.0.0.1:{free_port()}/0")  # the app cannot reach Redis; Redis keeps its data
+    with django_capture_on_commit_callbacks(execute=True):
+        edited = staff_client.patch(f"/api/products/{product.pk}", data=json.dumps({"stock": 500}),
+                                    content_type="application/json")
+    assert edited.status_code == 200 and Product.objects.get(pk=product.pk).stock == 500
+    assert ProductCacheRepair.objects.filter(product_id=product.pk).exists()  # remembered, with the change
+    reach(real)
+
+    assert "shop-repair-product-cache" in settings.CELERY_BEAT_SCHEDULE
+    assert tasks.repair_product_cache() == 1  # what beat runs every few seconds
+    assert not ProductCacheRepair.objects.exists()
+    fresh = client.get(f"/api/products/{product.pk}")
+    assert (fresh["X-Cache"], fresh.json()["stock"]) == ("miss", 500)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = checkout.order_checkout(owner="session:b", user_id=None, lines=[stock.CartLine(product.pk, 100)])
+    assert order.created and stock.stock_in_redis([product.pk]) == {product.pk: 400}
+
+
+def test_a_write_with_redis_up_leaves_no_repair_behind(staff_client, catalog, django_capture_on_commit_callbacks):
+    from shop.models import ProductCacheRepair
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert staff_client.patch(f"/api/products/{catalog[0].pk}", data=json.dumps({"stock": 7}),
+                                  content_type="application/json").status_code == 200
+    assert not ProductCacheRepair.objects.exists()

@@ -13,6 +13,7 @@ release key, so they outlive the visibility timeout:
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -22,8 +23,9 @@ import django  # noqa: E402
 
 django.setup()
 
+import redis  # noqa: E402
+
 from config.celery import app  # noqa: E402
-from config.redis import get_redis  # noqa: E402
 from workers.queues import AlreadyDone, AlreadyRunning, run_once  # noqa: E402
 
 app.conf.broker_transport_options = {
@@ -34,8 +36,17 @@ app.conf.broker_transport_options = {
 }
 
 
+@functools.cache
+def _counters() -> redis.Redis:
+    """The test's own counters (not the app's keys): as the server's default user, like the test process.
+
+    One client (one pool) per worker process, as ``get_redis()`` would be.
+    """
+    return redis.Redis.from_url(os.environ["REDIS_TEST_SCAFFOLD_URL"], decode_responses=True)
+
+
 def _work(run_id: str) -> None:
-    r = get_redis()
+    r = _counters()
     r.incr(f"t:{run_id}:effects")  # the side effect that must happen once (an email, a charge)
     deadline = time.monotonic() + 60
     # "long work": until the test says stop (it waits for the redelivery first)
@@ -45,13 +56,13 @@ def _work(run_id: str) -> None:
 
 @app.task(name="tests.slow_naive")
 def slow_naive(run_id: str) -> None:
-    get_redis().incr(f"t:{run_id}:deliveries")
+    _counters().incr(f"t:{run_id}:deliveries")
     _work(run_id)
 
 
 @app.task(bind=True, name="tests.slow_idempotent", max_retries=None)
 def slow_idempotent(self, run_id: str) -> str:
-    get_redis().incr(f"t:{run_id}:deliveries")
+    _counters().incr(f"t:{run_id}:deliveries")
     try:
         with run_once("tests.slow_idempotent", run_id, lease_s=120):
             _work(run_id)

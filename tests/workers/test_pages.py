@@ -72,3 +72,26 @@ def test_check_and_set_page_runs_the_race(client):
 def test_home_links_the_new_pages(client):
     body = client.get("/").content.decode()
     assert "/checkout/" in body and "/patterns/check-and-set/" in body and "/workers/streams/" in body
+
+
+def test_streams_page_shows_orders_not_done_and_messages_published_again(staff_client, raw_redis,
+                                                                        django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shop import checkout, stock
+    from shop.models import Order, OutboxMessage
+
+    category = Category.objects.create(name="C", slug="c")
+    product = Product.objects.create(category=category, name="Pot", slug="pot", description="", price=Decimal(2),
+                                     stock=9, image_hue=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = checkout.order_checkout(owner="session:s", user_id=None, lines=[stock.CartLine(product.pk, 1)]).order
+    raw_redis.delete(keys.orders_stream())  # Redis lost it
+    Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - timedelta(minutes=2))
+    OutboxMessage.objects.update(published_at=timezone.now() - timedelta(minutes=2))
+    page = staff_client.get("/workers/streams/").content.decode()
+    assert 'id="not-done">1<' in page and f"#{order.pk}" in page and 'id="republished">0<' in page
+    checkout.outbox_reconcile()
+    assert 'id="republished">1<' in staff_client.get("/workers/streams/").content.decode()

@@ -2,7 +2,10 @@
 
 Runs the consumer-group worker (``redis_patterns.streams.StreamWorker``) on
 a stream registered in ``workers.handlers.STREAMS``, plus the outbox relay
-(``--no-relay`` to leave that to another process).
+and its reconciler (``--no-relay`` to leave both to another process): the
+relay publishes committed messages nobody published, the reconciler
+publishes again those Redis lost after they were published
+(``shop.checkout.outbox_reconcile``).
 
 - One process (default): the worker loop in the main thread, the relay in a
   background thread.
@@ -35,7 +38,7 @@ from redis.exceptions import RedisError
 
 from config.redis import build_client
 from redis_patterns.streams import StreamWorker, WorkerConfig
-from shop.checkout import outbox_relay_once
+from shop.checkout import outbox_reconcile, outbox_relay_once
 from workers.handlers import STREAMS, before_batch
 
 log = logging.getLogger("workers.run_stream_worker")
@@ -84,20 +87,29 @@ def _child(options: dict[str, Any], consumer: str) -> None:
 
 
 class Relay(threading.Thread):
-    """Publishes committed-but-unpublished outbox messages every ``every`` seconds."""
+    """Publishes committed-but-unpublished outbox messages every ``every`` seconds, and every
+    ``reconcile_every`` seconds publishes again those of orders whose stream entry Redis lost."""
 
-    def __init__(self, every: float, stop: threading.Event) -> None:
+    def __init__(self, every: float, stop: threading.Event, *, reconcile_every: float = 5.0,
+                 reconcile_after: float = 15.0) -> None:
         super().__init__(name="outbox-relay", daemon=True)
         self.every = every
         self.stop_event = stop
+        self.reconcile_every = reconcile_every
+        self.reconcile_after = timedelta(seconds=reconcile_after)
 
     def run(self) -> None:
-        log.info("outbox relay: checking every %.1fs", self.every)
+        log.info("outbox relay: checking every %.1fs; lost messages every %.1fs (orders stuck %.0fs)",
+                 self.every, self.reconcile_every, self.reconcile_after.total_seconds())
         failures = 0
+        next_reconcile = time.monotonic()
         while not self.stop_event.is_set():
             try:
                 close_old_connections()
                 outbox_relay_once(grace=timedelta(seconds=2))
+                if self.reconcile_every > 0 and time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + self.reconcile_every
+                    outbox_reconcile(stale_after=self.reconcile_after)
                 failures = 0
             except (RedisError, OSError) as exc:
                 failures += 1
@@ -127,6 +139,10 @@ class Command(BaseCommand):
         parser.add_argument("--trim-every", type=float, default=30.0, help="seconds between trims (0: never)")
         parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay here")
         parser.add_argument("--relay-every", type=float, default=1.0, help="seconds between relay passes")
+        parser.add_argument("--reconcile-every", type=float, default=5.0,
+                            help="seconds between checks for messages Redis lost (0: never)")
+        parser.add_argument("--reconcile-after", type=float, default=15.0,
+                            help="an order still not done this many seconds after its last change is checked")
         parser.add_argument("--lab", default="", help=argparse.SUPPRESS)  # lab_streams' private stream
         parser.add_argument("--crash-before-ack-after", type=int, default=0,
                             help="fault injection (labs, tests): SIGKILL itself after N batches, before XACK")
@@ -137,7 +153,9 @@ class Command(BaseCommand):
         if options["block_ms"] < 1 or options["count"] < 1:
             raise CommandError("--block-ms and --count must be positive")
         stop = threading.Event()
-        relay = None if options["no_relay"] else Relay(options["relay_every"], stop)
+        relay = None if options["no_relay"] else Relay(options["relay_every"], stop,
+                                                      reconcile_every=options["reconcile_every"],
+                                                      reconcile_after=options["reconcile_after"])
         if options["processes"] == 1:
             if relay:
                 relay.start()
