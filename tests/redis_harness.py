@@ -121,6 +121,33 @@ def _module_list(server: RedisServer) -> dict[str, int]:
         client.close()
 
 
+#: Module commands no app may run: server-wide settings and debugging.
+_MODULE_DENIED = {"ft.config", "ft.debug", "ft._list"}
+
+
+def _grant_module_commands(server: RedisServer, modules: dict[str, int]) -> None:
+    """On a server with the Stack modules, the app user may also send their commands (the shop's module paths).
+
+    The ACL file cannot name them (a server without the modules refuses an
+    unknown command in it), so they are granted here once the server says
+    which it has, and saved into the file (``ACL SAVE``): a restarted server
+    keeps them.  Module commands carry no ACL category the app's rules name.
+    """
+    if not modules:
+        return
+    client = redis.Redis(host=server.host, port=server.port, decode_responses=True, socket_timeout=5)
+    try:
+        names: set[str] = set()
+        for module in modules:
+            names.update(c.lower() for c in client.execute_command("COMMAND", "LIST", "FILTERBY", "MODULE", module))
+        grants = [f"+{name}" for name in sorted(names - _MODULE_DENIED) if "." in name]
+        if grants:
+            client.execute_command("ACL", "SETUSER", "app", *grants)
+            client.execute_command("ACL", "SAVE")
+    finally:
+        client.close()
+
+
 def _acl_file(directory: str, learn: bool) -> tuple[str, str]:
     """The session server's ACL file (``manage.py redis_acl users``) and the app user's password.
 
@@ -163,6 +190,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
         name=server_name(server.binary), version=server_version(server.binary), binary=server.binary,
         args=server.spec.args, modules=_module_list(server),
     )
+    _grant_module_commands(server, _state["info"].modules)
     # The app's URL carries the app user; server.url (no user) is the default user, for fixtures.
     os.environ["REDIS_URL"] = f"redis://app:{app_password}@{server.host}:{server.port}/0"
     os.environ["REDIS_TEST_SCAFFOLD_URL"] = server.url  # the default user: for tests' own keys (conftest)
