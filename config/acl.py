@@ -40,11 +40,12 @@ APP_USER = "app"
 ADMIN_USER = "admin"
 
 #: Never for the app, whatever its categories allow (appended last, so they win).
+#: ``MODULE LIST`` is allowed (the shop asks once which Stack modules the server has), not the rest of MODULE.
 #: ``SORT`` is allowed (the tag pages read a stored result with ``SORT ... LIMIT``): it is in ``@dangerous``
 #: for its ``BY``/``GET`` patterns, which Redis 7 refuses to a user without access to every key, as ``app`` is.
 DENIED = ("flushall", "flushdb", "keys", "config", "debug", "shutdown", "monitor", "save", "bgsave",
           "bgrewriteaof", "replicaof", "slaveof", "failover", "cluster", "migrate", "restore", "swapdb", "move",
-          "acl", "module", "sync", "psync", "script|flush", "script|kill", "function|flush", "function|delete",
+          "acl", "module|load", "module|loadex", "module|unload", "sync", "psync", "script|flush", "script|kill", "function|flush", "function|delete",
           "function|restore", "function|kill", "client|kill", "client|pause")
 
 #: Categories never granted as a whole: they hold the commands above.

@@ -247,6 +247,29 @@ def get_redis(*, decode_responses: bool = True) -> RedisClient:
     return client
 
 
+def get_ops_redis() -> RedisClient:
+    """The client of the staff operations pages: ``REDIS_OPS_USERNAME``'s rights, or the app's when unset.
+
+    ``SLOWLOG``, ``LATENCY`` and ``CONFIG GET`` are admin commands; the app
+    user (least privilege) never gets them, so the ops pages (staff only)
+    read as the user the settings name, over a pool of their own.
+    """
+    username = getattr(settings, "REDIS_OPS_USERNAME", None)
+    if not username:
+        return get_redis()
+    client = _sync_clients.get("ops")
+    if client is None:
+        base = redis_config()
+        # A URL's own credentials would win over these (redis-py lets the URL override): drop them.
+        parts = urlsplit(base.url)
+        url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        cfg = dataclasses.replace(base, url=url, username=username,
+                                  password=getattr(settings, "REDIS_OPS_PASSWORD", None))
+        with _lock:
+            client = _sync_clients.setdefault("ops", build_client(config=cfg))
+    return client
+
+
 def get_async_redis(*, decode_responses: bool = True) -> AsyncRedisClient:
     """The ``redis.asyncio`` client for the running event loop.
 

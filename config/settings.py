@@ -135,6 +135,11 @@ REDIS = {
     "client_name": env_str("REDIS_CLIENT_NAME", "django-redis-reference"),
 }
 
+# The staff operations pages read SLOWLOG, LATENCY and CONFIG GET, which the app user is never granted:
+# they connect as this user (make run and compose: the admin user; unset: as the app, and those parts say so).
+REDIS_OPS_USERNAME = env_str("REDIS_OPS_USERNAME")
+REDIS_OPS_PASSWORD = env_str("REDIS_OPS_PASSWORD")
+
 # A deployment (or the test suite) may name servers this process must never use.
 REDIS_FORBIDDEN_ADDRESSES = set(env_list("REDIS_FORBIDDEN_ADDRESSES"))
 

@@ -337,6 +337,7 @@ SECTIONS: tuple[Section, ...] = (
         ),
         code=(
             Code("redis_patterns/lock.py", "workers:locks"), Code("workers/locks.py", "workers:locks"),
+            Code("redis_patterns/semaphore.py"),
             Code("redis_patterns/lua/lock_acquire.lua", "workers:locks"),
             Code("redis_patterns/check_and_set.py", "lessons:check_and_set"),
             Code("redis_patterns/scripts.py", "lessons:scripts"), Code("redis_patterns/idempotency.py", "shop:checkout"),

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config.keyspace import KeyFamily, families, family_of
-from config.redis import get_redis, redis_config
+from config.redis import get_ops_redis, redis_config
 
 LENGTH_COMMAND = {"string": "STRLEN", "hash": "HLEN", "list": "LLEN", "set": "SCARD", "zset": "ZCARD",
                   "stream": "XLEN"}
@@ -107,7 +107,7 @@ def deployment_match() -> str:
 def sample_keyspace(limit: int = 20_000, *, client: Any = None, match: str | None = None,
                     progress: Callable[[int], None] | None = None) -> Audit:
     """Sample up to ``limit`` keys of the deployment (see the module docstring for the commands)."""
-    client = client or get_redis()
+    client = client or get_ops_redis()
     match = match or deployment_match()
     prefix = redis_config().key_prefix
     dbsize = int(client.dbsize())

@@ -23,7 +23,7 @@ from django.conf import settings
 from redis.exceptions import ResponseError
 
 from config.keyspace import KeyFamily, families, family_of
-from config.redis import get_redis, redis_config
+from config.redis import get_ops_redis, redis_config
 
 #: The course's fragmentation thresholds (section 3.4), with what to do about each.
 FRAGMENTATION_BANDS = [
@@ -81,7 +81,7 @@ def live_figures(info: dict[str, Any]) -> dict[str, float]:
 
 def overview() -> dict[str, Any]:
     """``INFO`` (default sections) and ``CONFIG GET maxmemory*`` in one round trip, shaped for the page."""
-    client = get_redis()
+    client = get_ops_redis()
     pipe = client.pipeline(transaction=False)
     pipe.info()
     pipe.config_get("maxmemory*")
@@ -136,7 +136,7 @@ def overview() -> dict[str, Any]:
 
 def figures_now() -> dict[str, Any]:
     """The live figures alone (the page polls this): one ``INFO`` round trip."""
-    info = get_redis().info()
+    info = get_ops_redis().info()
     return {"at": time.time(), "figures": live_figures(info)}
 
 
@@ -149,7 +149,7 @@ def _refused(exc: Exception) -> str:
 
 def slowlog(limit: int = 50, client: Any = None) -> dict[str, Any]:
     """``SLOWLOG GET``, ``SLOWLOG LEN`` and the two slow-log settings, in one round trip."""
-    client = client or get_redis()
+    client = client or get_ops_redis()
     pipe = client.pipeline(transaction=False)
     pipe.slowlog_get(limit)
     pipe.slowlog_len()
@@ -172,7 +172,7 @@ def slowlog(limit: int = 50, client: Any = None) -> dict[str, Any]:
 
 def latency(client: Any = None) -> dict[str, Any]:
     """``LATENCY LATEST`` and ``LATENCY HISTORY`` of each event (one round trip for the histories)."""
-    client = client or get_redis()
+    client = client or get_ops_redis()
     try:
         latest = client.execute_command("LATENCY", "LATEST")
         threshold = client.config_get("latency-monitor-threshold").get("latency-monitor-threshold")
@@ -194,7 +194,7 @@ COMMANDSTATS_SORTS = {"calls": "calls", "usec_per_call": "µs per call", "usec":
 
 def commandstats(sort: str = "calls", client: Any = None) -> list[dict[str, Any]]:
     """``INFO commandstats`` as rows, sorted by ``calls``, ``usec_per_call`` or ``usec`` (descending)."""
-    client = client or get_redis()
+    client = client or get_ops_redis()
     stats = client.info("commandstats")
     rows = [{"command": name.removeprefix("cmdstat_").replace("|", " "), "calls": int(s.get("calls", 0)),
              "usec": int(s.get("usec", 0)), "usec_per_call": float(s.get("usec_per_call", 0)),
@@ -255,7 +255,7 @@ def keyspace_page(*, cursor: int = 0, match: str = "*", type_: str | None = None
     Then one pipelined round trip for every key's ``TYPE``, ``PTTL``,
     ``OBJECT ENCODING`` and ``MEMORY USAGE``.
     """
-    client = get_redis()
+    client = get_ops_redis()
     names: list[str] = []
     rounds = 0
     while True:
@@ -309,7 +309,7 @@ def key_detail(name: str) -> dict[str, Any] | None:
     a small listpack-encoded hash or set comes back whole (at most 128
     entries by default), a big one in a batch of about ten.
     """
-    client = get_redis()
+    client = get_ops_redis()
     rows = describe_keys(client, [name])
     if not rows:
         return None

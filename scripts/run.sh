@@ -64,7 +64,8 @@ if [ -z "${REDIS_URL:-}" ]; then
     exit 1
   fi
   mkdir -p "$VAR_DIR/redis"
-  ACL_FILE="$("$BIN/python" manage.py redis_acl local --dir "$VAR_DIR/redis")"
+  # (settings want a REDIS_URL to load; the one this run is about to start)
+  ACL_FILE="$(REDIS_URL="redis://127.0.0.1:$DEV_REDIS_PORT/0" "$BIN/python" manage.py redis_acl local --dir "$VAR_DIR/redis")"
   ping_status=0; redis_ping "$DEV_REDIS_PORT" || ping_status=$?
   if [ "$ping_status" = 2 ]; then
     echo "The redis-server on port $DEV_REDIS_PORT runs without the ACL file (started by an older make run)." >&2
@@ -85,6 +86,8 @@ if [ -z "${REDIS_URL:-}" ]; then
   fi
   # Every process (web, workers, Celery, the channel layer) connects as the app user.
   export REDIS_URL="redis://app:$(cat "$VAR_DIR/redis/app.password")@127.0.0.1:$DEV_REDIS_PORT/0"
+  # The staff ops pages read SLOWLOG, LATENCY and CONFIG GET as the admin user (config.redis.get_ops_redis).
+  export REDIS_OPS_USERNAME=admin REDIS_OPS_PASSWORD="$(cat "$VAR_DIR/redis/admin.password")"
   REDIS_SHOWN="redis://127.0.0.1:$DEV_REDIS_PORT/0 as user app (as admin: see README, \"Redis users\")"
 fi
 trap cleanup EXIT
@@ -98,7 +101,8 @@ write_run_env() {
     echo "# Written by 'make run' (scripts/run.sh) on $(date -u +%Y-%m-%dT%H:%M:%SZ). manage.py and the celery"
     echo "# command read it for every variable the environment does not set. Do not edit: the next run rewrites it."
     for name in DEBUG SECRET_KEY VAR_DIR DATABASE_URL REDIS_URL REDIS_SENTINELS REDIS_SENTINEL_MASTER \
-                REDIS_CLUSTER_NODES REDIS_USERNAME REDIS_PASSWORD REDIS_KEY_PREFIX CHANNEL_REDIS_URL \
+                REDIS_CLUSTER_NODES REDIS_USERNAME REDIS_PASSWORD REDIS_OPS_USERNAME REDIS_OPS_PASSWORD \
+                REDIS_KEY_PREFIX CHANNEL_REDIS_URL \
                 CELERY_BROKER_URL ALLOWED_HOSTS CSRF_TRUSTED_ORIGINS WEB_HOST WEB_PORT; do
       if [ -n "${!name:-}" ]; then printf '%s=%s\n' "$name" "${!name}"; fi
     done

@@ -29,7 +29,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from config.redis import get_redis
+from config.redis import get_ops_redis, get_redis
 from shop import keys
 
 DEMO_TTL = 300
@@ -105,8 +105,12 @@ def key_report(names: list[str], *, client: Any = None) -> list[KeyReport]:
 
 
 def thresholds(*, client: Any = None) -> dict[str, dict[str, str]]:
-    """The server's thresholds (``CONFIG GET``), or the defaults when the ACL refuses ``CONFIG``."""
-    client = client or get_redis()
+    """The server's thresholds (``CONFIG GET``), or the defaults when the ACL refuses ``CONFIG``.
+
+    Read as the operations user (``config.redis.get_ops_redis``): the app user is never granted
+    ``CONFIG``, and a fixed ``CONFIG GET *-max-*`` reveals nothing secret.
+    """
+    client = client or get_ops_redis()
     try:
         found = client.config_get("*-max-*")
         source = "server"
@@ -156,7 +160,7 @@ def _variants(found: dict[str, dict[str, str]]) -> list[tuple[str, str, str, Any
 def encodings_demo(*, client: Any = None) -> list[dict[str, Any]]:
     """Fill the scratch keys (one pipeline, each with its TTL), then report each one's encoding and memory."""
     client = client or get_redis()
-    variants = _variants(thresholds(client=client))
+    variants = _variants(thresholds())  # read as the operations user: see thresholds()
     pipe = client.pipeline(transaction=False)
     names = []
     for redis_type, variant, _, fill in variants:

@@ -194,6 +194,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # The app's URL carries the app user; server.url (no user) is the default user, for fixtures.
     os.environ["REDIS_URL"] = f"redis://app:{app_password}@{server.host}:{server.port}/0"
     os.environ["REDIS_TEST_SCAFFOLD_URL"] = server.url  # the default user: for tests' own keys (conftest)
+    # The ops pages read as an admin (SLOWLOG, LATENCY, CONFIG GET): here the default user (nopass, all rights).
+    os.environ["REDIS_OPS_USERNAME"], os.environ["REDIS_OPS_PASSWORD"] = "default", "any"
     if learn:
         from tests.acl_learn import Recorder
 

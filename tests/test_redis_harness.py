@@ -58,7 +58,9 @@ def test_this_process_owns_its_server_and_its_test_database(redis_server):
     # Under pytest-xdist each worker is a process of its own: what holds here holds per worker.
     from django.db import connection
 
-    assert os.environ["REDIS_URL"] == redis_server.url and redis_server.port != 6379
+    # the app connects as the least-privileged user: the same server, with the app user's credentials
+    assert os.environ["REDIS_URL"].startswith("redis://app:") and redis_server.port != 6379
+    assert os.environ["REDIS_URL"].endswith(f"@{redis_server.host}:{redis_server.port}/0")
     stat = Path(f"/proc/{redis_server.pid}/stat").read_text()
     assert int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid()  # this process started that server
     if connection.vendor == "sqlite":

@@ -21,6 +21,11 @@ BOUNDED = {
     "shop:catalog:gen": "one counter",
     "{shop:views}:pending": "one field per product, emptied by each flush",
     "{orders}:stream": "trimmed by the stream workers below what the groups still need",
+    "{stores}:geo": "one member per store in the database (rebuilt from the table)",
+    "{stores}:info": "one field per store",
+    "shop:ac:{names}:index": "one member per product name (rebuilt from the catalog)",
+    "shop:ac:{names}:members": "one field per product",
+    "shop:ac:{names}:popularity": "one member per product",
 }
 
 

@@ -271,6 +271,8 @@ def test_the_score_bound_is_what_the_game_can_produce():
 
 
 def test_friend_sets_expire_and_are_bounded(raw_redis, monkeypatch):
+    for name in ("ann", "bob", "cat", "dan", "eve"):  # a friend must have played (add_friend.lua checks)
+        services.score_submit(board=B, player=name, points=1, now=at())
     services.friends_add(board=B, player="ann", friend="bob")
     for name in ("ann", "bob"):
         ttl = raw_redis.ttl(keys.friends_key(B, name))

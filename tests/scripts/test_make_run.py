@@ -17,6 +17,7 @@ Then, as a user would:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -67,7 +68,8 @@ def test_commands_in_a_second_terminal_reach_a_running_make_run(project: Path, p
         wait_for(lambda: f"Ready: {url}" in console() or run.poll() is not None, timeout=180, interval=0.5)
         assert run.poll() is None, console()[-3000:]
         env_file = project / "var" / "run.env"
-        assert f"REDIS_URL=redis://127.0.0.1:{redis_port}/0" in env_file.read_text()
+        # the app user's URL (its generated password), so a second terminal connects as the site does
+        assert re.search(rf"^REDIS_URL=redis://app:[0-9a-f]+@127\.0\.0\.1:{redis_port}/0$", env_file.read_text(), re.M)
         assert env_file.stat().st_mode & 0o077 == 0  # may carry a password: the owner's only
 
         page.goto(url)

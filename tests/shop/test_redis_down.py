@@ -57,7 +57,7 @@ def test_pages_and_api_are_served_from_the_database_and_recover(db_sessions, cli
 
 
 def test_a_stock_edit_made_while_redis_is_unreachable_is_applied_when_it_is_back(
-        client, staff_client, catalog, settings, django_capture_on_commit_callbacks):
+        db_sessions, client, staff_client, catalog, settings, django_capture_on_commit_callbacks):
     """Redis kept its data but missed the invalidation (a partition, not a restart): the repair catches up.
 
     Before the repair existed, a restock from 29 to 500 kept answering "only 28 left": the cached product

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import subprocess
-import sys
+import os, sys
 import time
 
 import pytest
@@ -29,15 +29,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.scratch_keys]
 TRACKING_TIERS = [ReadTier.TRACKING, ReadTier.TRACKING_BCAST]
 
 READER = r"""
-import json, sys, time
+import json, os, sys, time
 import django
 django.setup()
-from config.redis import get_redis
+import redis
 from shop import selectors
 from shop.caching import ReadTier
 
 pid, version_key, reads_key, tier = int(sys.argv[1]), sys.argv[2], sys.argv[3], ReadTier(sys.argv[4])
-r = get_redis()
+r = redis.Redis.from_url(os.environ["REDIS_TEST_SCAFFOLD_URL"], decode_responses=True)  # test bookkeeping
 reads = violations = 0
 max_lag = 0.0
 tiers = {}
@@ -112,15 +112,15 @@ def test_other_processes_copies_follow_every_write_within_the_delivery_window(ca
 
 
 LOCAL_OR_TRACKING_READER = r"""
-import sys
+import os, sys
 import django
 django.setup()
-from config.redis import get_redis
+import redis
 from shop import selectors
 from shop.caching import ReadTier
 
 pid, seen_key, tier = int(sys.argv[1]), sys.argv[2], ReadTier(sys.argv[3])
-r = get_redis()
+r = redis.Redis.from_url(os.environ["REDIS_TEST_SCAFFOLD_URL"], decode_responses=True)  # test bookkeeping
 print("ready", flush=True)
 while r.get(seen_key) != "stop":
     read = selectors.product_get(pid, tier=tier)
