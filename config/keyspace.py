@@ -33,7 +33,7 @@ from typing import TypeVar
 from django.apps import apps
 
 TYPES = frozenset({"string", "hash", "list", "set", "zset", "stream", "channel",
-                   "ReJSON-RL", "MBbloom--", "TSDB-TYPE"})
+                   "ReJSON-RL", "MBbloom--", "TSDB-TYPE", "search-index"})
 
 F = TypeVar("F", bound=Callable[..., str])
 

@@ -48,7 +48,7 @@ from typing import Any
 from django.conf import settings
 from tqdm import tqdm
 
-from redis_patterns.servers import RedisServer, RedisServerError, describe_server, server_binary
+from redis_patterns.servers import RedisServer, RedisServerError, describe_server, server_binary, server_spec
 
 
 @dataclass(frozen=True)
@@ -341,7 +341,14 @@ class LabRun:
         return server
 
     def popen(self, args: Sequence[str], **kwargs: Any) -> subprocess.Popen:
-        """Start a helper process (redis-cli, uvicorn, a load client), stopped with the run."""
+        """Start a helper process (redis-cli, uvicorn, a load client), stopped with the run.
+
+        It gets the server's extra environment (``REDIS_SERVER_ENV``): the tools beside a server
+        binary may need the same libraries (Redis Stack's ``redis-cli`` and its OpenSSL 1.1).
+        """
+        extra = server_spec().env
+        if extra:
+            kwargs["env"] = {**(kwargs.get("env") or os.environ), **extra}
         proc = subprocess.Popen(list(args), **kwargs)
         with self._lock:
             self._procs.append(proc)

@@ -393,9 +393,11 @@ def coupons_bloom_module() -> str:
     return key("shop", "coupons", "{bloom}", "bf")
 
 
-@family("shop:orders-ts:{ts}:raw", type="TSDB-TYPE", ttl="samples kept 8 days (the series' own RETENTION)",
+@family("shop:orders-ts:{ts}:raw", type="TSDB-TYPE", expires=False,
+        ttl="no key TTL: samples older than 8 days are dropped by the series' own RETENTION",
         writer="redis_patterns.timeseries.ModuleSeries (TS.ADD ... ON_DUPLICATE SUM), the module path")
-@family("shop:orders-ts:{ts}:hourly", type="TSDB-TYPE", ttl="samples kept 90 days (RETENTION); filled by a rule",
+@family("shop:orders-ts:{ts}:hourly", type="TSDB-TYPE", expires=False,
+        ttl="no key TTL: samples kept 90 days by RETENTION; filled by a compaction rule",
         writer="RedisTimeSeries compaction rule (TS.CREATERULE ... AGGREGATION sum 3600000)")
 @family("shop:orders-ts:{ts}:m:<YYYY-MM-DD>", type="hash", ttl="8 days after the day ends (EXPIREAT, same MULTI)",
         writer="redis_patterns.timeseries.CoreSeries (HINCRBY minute-of-day), the fallback path")
@@ -431,8 +433,11 @@ def search_built() -> str:
     return key("shop", "search", "{fts}", "built")
 
 
+@family("shop:search:idx", type="search-index", expires=False,
+        ttl="no keyspace entry: a RediSearch index (FT.CREATE); declared because the ACL checks its name as a key",
+        writer="redis_patterns.search.ModuleSearch (the module path)")
 def search_index_name() -> str:
-    """The RediSearch index name (``FT.CREATE``): an index, not a key, so it is not in the registry."""
+    """The RediSearch index name (``FT.CREATE``): an index, not a key; ``FT.*`` commands name it where a key goes."""
     return key("shop", "search", "idx")
 
 

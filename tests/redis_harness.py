@@ -139,7 +139,7 @@ def _grant_module_commands(server: RedisServer, modules: dict[str, int]) -> None
     try:
         names: set[str] = set()
         for module in modules:
-            names.update(c.lower() for c in client.execute_command("COMMAND", "LIST", "FILTERBY", "MODULE", module))
+            names.update(c.lower() for c in client.command_list(module=module))
         grants = [f"+{name}" for name in sorted(names - _MODULE_DENIED) if "." in name]
         if grants:
             client.execute_command("ACL", "SETUSER", "app", *grants)

@@ -45,6 +45,7 @@ def test_requires_modules_names_what_is_missing():
 
 
 @pytest.mark.requires_server(redis="7.4", valkey="9.0")
+@pytest.mark.scratch_keys  # a key of its own, outside the key registry
 def test_hash_field_expiry_runs_where_the_marker_says(raw_redis):
     # The marker's own example: HEXPIRE exists from Redis 7.4 and Valkey 9.0; on Redis 7.0 this skips.
     raw_redis.hset("t:{h}:session", mapping={"user": "42", "csrf": "x"})

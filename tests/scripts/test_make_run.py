@@ -40,7 +40,8 @@ COPY_IGNORE = shutil.ignore_patterns(".venv", "var", ".git", "__pycache__", ".py
 
 def fresh_terminal(**extra: str) -> dict[str, str]:
     """What a new terminal has: no Django, Redis or debug variables (the machine's guard against 6379 kept)."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "REDIS_SERVER_BIN", "REDIS_FORBIDDEN_ADDRESSES")
+    # make run takes redis-server from PATH (REDIS_SERVER_BIN is the suite's and the labs' setting)
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "REDIS_FORBIDDEN_ADDRESSES")
     return {**{k: v for k, v in os.environ.items() if k in keep}, **extra}
 
 

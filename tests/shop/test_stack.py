@@ -92,7 +92,7 @@ def test_the_search_page_reports_the_path(client, catalog):
     assert 'id="search-path"' in html and ("core fallback" in html or "module search" in html)
 
 
-def test_activity_and_encodings_pages(client, catalog, r):
+def test_activity_and_encodings_pages(client, catalog, r, server_info):
     from sessions_app.keys import active_users_key
 
     r.setbit(active_users_key(visitors.today()), 3, 1)
@@ -105,7 +105,9 @@ def test_activity_and_encodings_pages(client, catalog, r):
     assert rows[("hash", "at")].encoding == "listpack" and rows[("hash", "over")].encoding == "hashtable"
     assert rows[("hash", "long-value")].encoding == "hashtable"
     assert rows[("string", "int")].encoding == "int" and rows[("string", "44-bytes")].encoding == "embstr"
-    assert rows[("string", "45-bytes")].encoding == "raw"
+    # Redis keeps strings up to 44 bytes in one allocation with the object; Valkey 8+ embeds the key
+    # too and moved that limit, so a 45-byte string may still be embstr there.
+    assert rows[("string", "45-bytes")].encoding == "raw" or server_info.name.lower() == "valkey"
     assert rows[("set", "ints-over")].memory > 2 * rows[("set", "ints-at")].memory  # the conversion costs memory
     assert all(0 < r.ttl_s <= 300 for r in rows.values())
     assert "hll-sparse-max-bytes" in page.content.decode()

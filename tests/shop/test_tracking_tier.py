@@ -12,7 +12,7 @@ import json
 import os
 import re
 import subprocess
-import os, sys
+import sys
 import time
 
 import pytest

@@ -201,8 +201,11 @@ def test_queues_page_reads_everything_in_one_round_trip(client):
     client.get(reverse("workers:queues"))  # loads the scripts, opens the connection
     response = client.get(reverse("workers:queues"))
     assert response.status_code == 200
-    assert 'rtt"' in response["Server-Timing"]
-    assert response["Server-Timing"].endswith('cmds, 1 rtt"'), response["Server-Timing"]
+    # The page's own reads; a slow machine may add the site's periodic reads (the health PING and the
+    # broadcast banner's XREVRANGE, each at most every 2 s per process), which are not the page's.
+    periodic = [rt for rt in response.wsgi_request.redis_trace.round_trips
+                if all(c[0] == "PING" or (c[0] == "XREVRANGE" and "rt:events" in str(c)) for c in rt.commands)]
+    assert response.wsgi_request.redis_trace.round_trip_count - len(periodic) == 1, response["Server-Timing"]
 
 
 @pytest.mark.browser
