@@ -38,6 +38,7 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
+from bench.common import timed
 from redis_patterns.servers import RedisServer
 
 ADJECTIVES = ["Classic", "Compact", "Deluxe", "Everyday", "Featherweight", "Heritage", "Midnight", "Nordic", "Pro",
@@ -57,15 +58,6 @@ def _setup(server: RedisServer) -> None:
     django.setup()
 
 
-def _block(fn: Callable[[], object], calls: int) -> list[int]:
-    out = []
-    for _ in range(calls):
-        t0 = time.perf_counter_ns()
-        fn()
-        out.append(time.perf_counter_ns() - t0)
-    return out
-
-
 def _pct(values: list[int], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))] / 1000
@@ -73,11 +65,11 @@ def _pct(values: list[int], q: float) -> float:
 
 def compare(client, name: str, fn: Callable[[], object], *, pairs: int, calls: int) -> dict:
     """Alternate GET and ``fn`` blocks; ratios per pair."""
-    _block(fn, 50)
+    timed(fn, 50)
     base, ops, ratios = [], [], []
     for pair in range(pairs):
         order = ("get", "op") if pair % 2 == 0 else ("op", "get")
-        got = {w: _block((lambda: client.get("bench:get")) if w == "get" else fn, calls) for w in order}
+        got = {w: timed((lambda: client.get("bench:get")) if w == "get" else fn, calls) for w in order}
         base += got["get"]
         ops += got["op"]
         ratios.append(statistics.median(got["op"]) / statistics.median(got["get"]))
