@@ -238,6 +238,10 @@ class Command(BaseCommand):
                        timeout=60, interval=0.05, what="the old master to rejoin as a replica")
             rejoin_s = time.monotonic() - t_restart
         rejoined_master = int(_info(old, "replication").get("master_port", 0))
+        # On a loaded machine the Sentinels can fail over a second time while the old master restarts
+        # (down-after is 1 s here); what counts is that it follows the master the Sentinels name now.
+        named = [p for p in topo.master_ports() if p]
+        current_master = max(set(named), key=named.count) if named else new_port
         bar.update(1)
         client.close()
         for proc in (*topo.sentinels, *topo.replicas, old):
@@ -254,7 +258,8 @@ class Command(BaseCommand):
             "client_back_s": t_back - t_kill,
             "error_window_s": (errors_after_kill[-1] - errors_after_kill[0]) if errors_after_kill else 0.0,
             "first_error_s": (errors_after_kill[0] - t_kill) if errors_after_kill else None,
-            "rejoin_s": rejoin_s, "rejoined_new_master": rejoined_master == new_port,
+            "rejoin_s": rejoin_s, "rejoined_new_master": rejoined_master == current_master,
+            "second_failover": current_master != new_port,
             "timeline": self._timeline(t_kill, successes, [t for t, _ in failures]),
         }
 
@@ -280,7 +285,8 @@ class Command(BaseCommand):
                          fmt_ms(r["client_back_s"]), fmt_ms(r["error_window_s"]), fmt_int(r["failed"]),
                          fmt_int(r["acked"]), fmt_int(r["lost"]),
                          fmt_int(r["unreplicated"]) if r["mode"] == "WAIT 1" else "-",
-                         fmt_ms(r["rejoin_s"]) + ("" if r["rejoined_new_master"] else " (other master?)")])
+                         fmt_ms(r["rejoin_s"]) + ("" if r["rejoined_new_master"] else " (not the named master)")
+                         + (" (after a second failover)" if r["second_failover"] else "")])
         run.table(f"The master SIGKILLed (kill) or frozen with SIGSTOP until the failover, then resumed (freeze), "
                   f"under {fmt_int(opt['rate'])} writes/s from the project's Sentinel client (quorum 2 of 3, "
                   f"down-after {opt['down_after']} ms)",
@@ -308,7 +314,7 @@ class Command(BaseCommand):
                   lost(results, "WAIT 1") == 0,
                   f"lost {lost(results, 'WAIT 1')} of "
                   f"{fmt_int(sum(r['acked'] for r in results if r['mode'] == 'WAIT 1'))}")
-        run.check("the old master rejoins as a replica of the new master",
+        run.check("the old master rejoins as a replica of the master the Sentinels name",
                   all(r["rejoined_new_master"] for r in results),
                   f"median {statistics.median(r['rejoin_s'] for r in results) * 1000:,.0f} ms")
         run.data.update({
