@@ -258,6 +258,7 @@ def bench_caching(plain: redis.Redis, pairs: int, calls: int, readers: int = 200
                 f"{statistics.median(r[2] for r in got):.0f}")
                for label, got in (("Django `cache.get_or_set`", runs["django"]),
                                   ("ours: `Cache.get` (lease, single flight)", runs["ours"]))]
+    page_rows = _whole_page(plain, ours, policy, value, pairs, calls)
     return [
         "## 2. Caching", "",
         f"A hit and a miss with its fill, against a plain `GET` ({pairs} pairs × {calls} calls; a 400-byte JSON "
@@ -269,6 +270,27 @@ def bench_caching(plain: redis.Redis, pairs: int, calls: int, readers: int = 200
         "",
         *md_table(["", "database loads per run", "p50 wait ms", "p99 wait ms"], st_rows),
         "",
+        f"Whole page, a hit: Django's `cache_page` against the project's cache-aside read plus the render "
+        f"({pairs} pairs × {calls} requests through `RequestFactory` and the view, no server; the same template "
+        "for both, about 500 bytes of HTML). `cache_page` stores the `HttpResponse` object, which JSON cannot "
+        "hold: it needs a pickling cache, which this project refuses (a system check), so it runs here on a "
+        "pickle-serialized django-redis alias of the bench's private server only.",
+        "",
+        *md_table(["per request", "p50 µs", "vs GET", "IQR", "round trips"], page_rows),
+        "",
+        *md_table(["side", "guarantees the other does not"], align="ll", rows=[
+            ("`cache_page`", "Skips the view and the render on a hit, whatever they cost: it pays two GETs (the "
+             "header list, then the page), an MD5 of the URL and unpickling a response instead, so it wins "
+             "when the render is heavier than the small template here; any backend. But: "
+             "pickle from the cache (whoever can write to Redis can run code in the app), one copy per URL "
+             "and `Vary` header value (per session copies for anything personal, or one visitor's page shown "
+             "to another if `Vary: Cookie` is missing), and no invalidation on write: the key is a hash of "
+             "the URL, so a price change shows after the TTL."),
+            ("ours (data, then render)", "JSON only; one entry per product shared by every page and user "
+             "that shows it, deleted after the write commits (the next view sees the new price); personal "
+             "parts of the page render per request. Costs the render on every hit."),
+        ]),
+        "",
         *md_table(["side", "guarantees the other does not"], align="ll", rows=[
             ("Django's cache API", "Any backend behind one API (`cache_page`, template fragments, sessions); "
              "`get_or_set` is get-then-set: every reader that misses loads (no stampede protection), and a TTL "
@@ -278,6 +300,49 @@ def bench_caching(plain: redis.Redis, pairs: int, calls: int, readers: int = 200
         ]),
         "",
     ]
+
+
+def _whole_page(plain: redis.Redis, ours: Any, policy: Any, value: dict, pairs: int, calls: int) -> list[list[str]]:
+    """``cache_page`` hit vs the project's data cache hit + render, per request through the view."""
+    from django.core.cache import caches
+    from django.http import HttpResponse
+    from django.template import Context, Engine
+    from django.test import RequestFactory
+    from django.views.decorators.cache import cache_page
+
+    # A pickling alias on the bench's private server, for cache_page only (never in the app's settings).
+    caches.settings["peer_pickle"] = {
+        **caches.settings["default"], "KEY_PREFIX": "peer-page",
+        "OPTIONS": {"CONNECTION_FACTORY": "config.redis.DjangoRedisConnectionFactory"},  # django-redis's pickle
+    }
+    template = Engine().from_string(
+        "<article><h1>{{ p.name }}</h1><p class=price>{{ p.price }}</p><ul>{% for t in p.tags %}<li>{{ t }}</li>"
+        "{% endfor %}</ul><p>{{ p.description }}</p></article>")
+
+    def render(product: dict) -> HttpResponse:
+        return HttpResponse(template.render(Context({"p": product})))
+
+    def view_ours(request: Any) -> HttpResponse:
+        return render(ours.get("bench:{hit}", "bench:{hit}:lease", lambda: value, policy).value)
+
+    page_view = cache_page(300, cache="peer_pickle")(lambda request: render(value))
+    from django.conf import settings
+
+    host = (settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip(".")
+    if not settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS = [host]
+    request = RequestFactory(HTTP_HOST=host).get("/products/1/")
+    first = page_view(request)  # fills the page and its header list
+    assert page_view(request).content == first.content == view_ours(request).content
+    rows = []
+    for label, fn in (("`cache_page` hit (pickle)", lambda: page_view(request)),
+                      ("ours: `Cache.get` hit + render", lambda: view_ours(request))):
+        trips = _round_trips(fn)
+        result = compare(lambda: plain.get("bench:get"), fn, pairs=pairs, calls=calls, warmup=100,
+                         desc=f"[peers] {label}")
+        rows.append([label, f"{percentile(result.b_ns, 0.5) / 1000:.1f}", f"**{result.ratio:.2f}x**",
+                     spread(result.ratios), trips])
+    return rows
 
 
 # --- 3. locks -------------------------------------------------------------------------------------

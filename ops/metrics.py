@@ -122,14 +122,30 @@ def counts_cache_reads(cache: str, *, strategy: str = "cache_aside", strategy_ar
     return decorate
 
 
+_ratelimit_children: dict[tuple[str, str], Any] = {}
+
+
 def ratelimit_decisions(rules: Sequence[Any], results: Sequence[Any]) -> None:
-    """Count rate-limit results: each rule (``name``, ``fail_open``) with its ``Decision`` or Redis's exception."""
+    """Count rate-limit results: each rule (``name``, ``fail_open``) with its ``Decision`` or Redis's exception.
+
+    On every limited request, so the labelled child is looked up once per
+    (rule, outcome) and kept: ``labels()`` takes a lock and validates its
+    arguments each time (about 3 µs, a tenth of the middleware's budget).
+    """
     for rule, result in zip(rules, results, strict=True):
-        if isinstance(result, BaseException):
-            outcome = "failed_open" if rule.fail_open else "failed_closed"
-        else:
-            outcome = "allowed" if result.allowed else "denied"
-        RATELIMIT_DECISIONS.labels(rule.name, outcome).inc()
+        ratelimit_decision(rule, result)
+
+
+def ratelimit_decision(rule: Any, result: Any) -> None:
+    """``ratelimit_decisions`` for one rule, the usual case (no lists to build)."""
+    if isinstance(result, BaseException):
+        outcome = "failed_open" if rule.fail_open else "failed_closed"
+    else:
+        outcome = "allowed" if result.allowed else "denied"
+    child = _ratelimit_children.get((rule.name, outcome))
+    if child is None:
+        child = _ratelimit_children[rule.name, outcome] = RATELIMIT_DECISIONS.labels(rule.name, outcome)
+    child.inc()
 
 
 def stream_handler(stream: str, group: str) -> Callable:
