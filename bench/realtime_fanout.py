@@ -234,9 +234,12 @@ def main(argv: list[str] | None = None) -> str:
         # every client comes from 127.0.0.1 and none heartbeats: lift the per-address cap and idle close
         env = setup_django(server, migrate=True, ALLOWED_HOSTS="127.0.0.1", REALTIME_MAX_SOCKETS_PER_CLIENT="100000",
                            REALTIME_SOCKET_IDLE_SECONDS="3600")
-        from django.contrib.sessions.backends.db import SessionStore
+        from importlib import import_module
 
-        store = SessionStore()
+        from django.conf import settings
+
+        # the engine the site runs with (SESSION_BACKEND; Redis by default): the consumer must find this session
+        store = import_module(settings.SESSION_ENGINE).SessionStore()
         store.create()
         for layer in layers:
             layer_env = {**env, "CHANNEL_LAYER": layer}

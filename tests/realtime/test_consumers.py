@@ -8,11 +8,13 @@ database lookups made by the consumer run on the test's own thread).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from importlib import import_module
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
@@ -96,6 +98,33 @@ def test_anonymous_socket_gets_public_events_only():
         (event,) = await events(comm, 1)
         assert event == {"id": public_id, "type": "broadcast", "message": "Flash sale", "level": "sale"}
         assert await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_broadcast_does_not_wait_for_the_sync_thread():
+    """Delivery stays on the event loop: a slow sync call elsewhere does not hold a broadcast up.
+
+    Channels' own ``dispatch`` hops to the sync thread (``close_old_connections``)
+    before every message, so each socket's copy of a broadcast waited for
+    whatever that thread was doing (and on a 1,000-socket broadcast the hops
+    themselves were a third of the server's time).  ``NotificationsConsumer``
+    dispatches without the hop; with Channels' dispatch this test waits for
+    the 2 s call and fails.
+    """
+    async def scenario():
+        comm = socket()
+        await connect(comm)
+        busy = asyncio.ensure_future(sync_to_async(time.sleep)(2.0))  # the one thread-sensitive sync thread
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        public_id = await apublish_event("public", "broadcast", {"message": "now", "level": "info"})
+        (event,) = await events(comm, 1)
+        took = time.monotonic() - started
+        assert event["id"] == public_id
+        assert not busy.done() and took < 1.0, f"delivered after {took:.2f} s, behind the sync thread"
+        await busy
         await comm.disconnect()
 
     async_to_sync(scenario)()
