@@ -93,6 +93,16 @@ def progress(items: Iterable[T], desc: str, **kwargs: Any) -> Iterable[T]:
 
 STATES = ("busy", "idle")
 
+# Spins, and ends once the benchmark that started it is gone (killed before its ``finally`` ran): a
+# leftover loop would quietly change the machine state of every later run.
+_BUSY_LOOP = """
+import os
+parent = os.getppid()
+while os.getppid() == parent:
+    for _ in range(2_000_000):
+        pass
+"""
+
 
 @dataclass
 class MachineState:
@@ -102,6 +112,7 @@ class MachineState:
     loops: int
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float] | None = None
+    pids: tuple[int, ...] = ()  # the busy loops' processes
 
     def describe(self) -> str:
         pinned = (f"**busy**: {self.loops} `nice -n 19` busy loop(s), one per core, for the whole run"
@@ -123,10 +134,10 @@ def machine_state(name: str = "busy") -> Iterator[MachineState]:
     loops: list[subprocess.Popen] = []
     if name == "busy":
         for _ in range(os.cpu_count() or 1):
-            loops.append(subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", "while True: pass"],
+            loops.append(subprocess.Popen(["nice", "-n", "19", sys.executable, "-c", _BUSY_LOOP],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(0.5)  # let the scheduler settle with them running
-    state = MachineState(name, len(loops), os.getloadavg())
+    state = MachineState(name, len(loops), os.getloadavg(), pids=tuple(p.pid for p in loops))
     try:
         yield state
     finally:

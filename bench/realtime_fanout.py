@@ -307,7 +307,10 @@ def report(by_layer: dict[str, list[dict]], args: argparse.Namespace, state: str
         "(`EVAL` cleanup, `BZPOPMIN`, `ZADD` and `ZPOPMIN` of its backup queue): the last socket waits for N × 4 "
         "round trips. With the **pub/sub** layer a `group_send` is one `PUBLISH`; the process gets it once and "
         "puts it in each socket's in-memory queue. What remains is one server process writing N frames and one "
-        "client process parsing them. The pub/sub layer's price (`config/settings.py`, `CHANNEL_LAYER`): no "
+        "client process parsing them. Neither pays Channels' per-message hop to the sync thread "
+        "(`close_old_connections` before every handler): `NotificationsConsumer.dispatch` skips it, since the "
+        "consumer reaches the database only through `database_sync_to_async`; with the hop, a py-spy profile of "
+        "this benchmark put 37% of the server's time in it. The pub/sub layer's price (`config/settings.py`, `CHANNEL_LAYER`): no "
         "capacity or expiry (a slow socket's queue grows in the server's memory) and, during a Redis outage, "
         "sockets stay open and lose what was published, fetched from the event streams at the next heartbeat.",
         "",

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import time
 
 import redis
 
@@ -77,6 +81,32 @@ def test_busy_state_runs_one_low_priority_loop_per_core_and_stops_them(monkeypat
     assert "busy" in state.describe() and state.load_after is not None
     with common.machine_state("idle") as idle:
         assert idle.loops == 0
+
+
+def test_busy_loops_end_with_a_killed_benchmark(tmp_path):
+    """A benchmark killed before its ``finally`` (SIGKILL) leaves no busy loop behind to skew later runs."""
+    script = tmp_path / "bench_killed.py"
+    script.write_text("import sys, time\nfrom bench.common import machine_state\n"
+                      "with machine_state('busy') as s:\n"
+                      "    print(' '.join(str(p) for p in s.pids), flush=True)\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=common.ROOT, stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) == (os.cpu_count() or 1)
+    assert all(_alive(pid) for pid in pids)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"  # a zombie waiting for init is gone too
+    except FileNotFoundError:
+        return False
 
 
 def test_compare_reports_the_difference_per_pair():
