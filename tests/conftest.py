@@ -216,6 +216,20 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
         time.sleep(interval)
 
 
+def probe_health_now() -> None:
+    """Run the Redis health probe now, so the next page's trace does not contain it.
+
+    Every page's banner asks ``cached_redis_health``, which PINGs at most once
+    every two seconds per process. A test that counts a page's commands calls
+    this just before the request it counts: otherwise the count depends on how
+    long ago another test in the same process probed (one PING more or not).
+    """
+    from config.redis import cached_redis_health, forget_redis_health
+
+    forget_redis_health()
+    cached_redis_health()
+
+
 # --- live ASGI server -------------------------------------------------------------------
 
 
