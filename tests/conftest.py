@@ -216,18 +216,23 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
         time.sleep(interval)
 
 
-def probe_health_now() -> None:
-    """Run the Redis health probe now, so the next page's trace does not contain it.
+def refresh_timed_caches() -> None:
+    """Refresh now what a process re-reads from Redis every two seconds, so the next page's count is stable.
 
-    Every page's banner asks ``cached_redis_health``, which PINGs at most once
-    every two seconds per process. A test that counts a page's commands calls
-    this just before the request it counts: otherwise the count depends on how
-    long ago another test in the same process probed (one PING more or not).
+    Every page's banner asks ``cached_redis_health`` (a PING at most every two
+    seconds per process) and the shop's reads ask ``caching.switches()`` (an
+    HGETALL at most every two seconds). A test that counts a page's commands
+    calls this just before the request it counts: otherwise the count depends on
+    how long ago another test in the same process read them (one command and one
+    round trip more or not: the Valkey run once counted "8 cmds, 3 rtt" for 7, 2).
     """
     from config.redis import cached_redis_health, forget_redis_health
+    from shop import caching
 
     forget_redis_health()
     cached_redis_health()
+    caching.forget_switches()
+    caching.switches()
 
 
 # --- live ASGI server -------------------------------------------------------------------

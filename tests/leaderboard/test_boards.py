@@ -12,7 +12,7 @@ from leaderboard import keys, selectors, services
 from leaderboard.boards import BOARD_MAX_POINTS, InvalidInput, UnknownBoard
 from leaderboard.tasks import archive_daily_boards
 from redis_patterns.tracing import tracing
-from tests.conftest import probe_health_now
+from tests.conftest import refresh_timed_caches
 
 B = "reaction"
 MON = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)  # a Monday (ISO week 2026-W48)
@@ -244,7 +244,7 @@ def test_the_game_page_reads_the_top_10_and_the_archive_in_one_round_trip(client
     services.archive_day(board=B, day=yesterday.date())
     services.score_submit(board=B, player="today", points=5000, now=now)
     client.get("/leaderboard/")  # warm
-    probe_health_now()
+    refresh_timed_caches()
     response = client.get("/leaderboard/")
     assert response.status_code == 200
     assert 'desc="2 cmds, 1 rtt"' in response["Server-Timing"]

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from shop import browsing, keys, services, visitors
 from shop.models import Product
-from tests.conftest import probe_health_now
+from tests.conftest import refresh_timed_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_top_products_today_counts_views_and_replaces_order_by_view_count(client
 
 def test_the_shop_home_reads_top_and_counts_the_visit_in_its_list_round_trip(client, catalog):
     client.get("/shop/")  # cold: generation, list load
-    probe_health_now()
+    refresh_timed_caches()
     second = client.get("/shop/")
     assert second["X-Cache"] == "hit"
     # 1: the generation; 2: the list GET + PFADD, SADD, two EXPIREATs (the visit) + ZRANGE (today's top)

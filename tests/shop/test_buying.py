@@ -10,7 +10,7 @@ from django.test import Client
 
 from shop import checkout, keys, stock
 from shop.models import Category, Order, OrderItem, Product
-from tests.conftest import probe_health_now
+from tests.conftest import refresh_timed_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def test_only_n_left_comes_from_the_reservation_hash(client, product, raw_redis)
 def test_stock_cart_and_cache_read_share_one_round_trip(client, product):
     add(client, product, 2)
     client.get(f"/shop/products/{product.pk}/")  # a miss: loads the entry
-    probe_health_now()
+    refresh_timed_caches()
     page = client.get(f"/shop/products/{product.pk}/")
     assert page["X-Cache"] == "hit"
     # The page's own round trip: GET (the entry), HINCRBY (the view), HGET (stock), HGET (this visitor's cart

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from shop import keys, selectors
 from shop.models import Category, Product
-from tests.conftest import probe_health_now
+from tests.conftest import refresh_timed_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def test_product_page_miss_then_hit_in_one_round_trip(client, catalog, raw_redis
     assert first.status_code == 200 and first["X-Cache"] == "miss"
     assert 'data-state="miss"' in first.content.decode()
     with CaptureQueriesContext(connection) as queries:
-        probe_health_now()
+        refresh_timed_caches()
         second = client.get(url)
     assert second["X-Cache"] == "hit" and 'data-state="hit"' in second.content.decode()
     assert len(queries) == 0
@@ -182,7 +182,7 @@ def test_a_list_page_is_one_round_trip_once_the_generation_is_local(client, cata
     client.get(f"/shop/c/{slug}/")  # starts the local tier and its listener
     wait_for(lambda: caching.invalidation_bus().subscribed.is_set())
     client.get(f"/shop/c/{slug}/")
-    probe_health_now()
+    refresh_timed_caches()
     hit = client.get(f"/shop/c/{slug}/")
     # the list's GET and the visit (PFADD + EXPIREAT, SADD + EXPIREAT): one round trip, no generation read
     assert hit["X-Cache"] == "hit" and 'desc="5 cmds, 1 rtt"' in hit["Server-Timing"]
