@@ -220,6 +220,7 @@ class _TracingMixin:
         trace = _current.get()
         if trace is None or trace.closed:
             self._trace_pending = None
+            self._trace_rt = None  # the replies to this write are not an open trace's
             return None
         commands = self._trace_pending or (("?",),)
         self._trace_pending = None
@@ -255,10 +256,29 @@ class _TracingMixin:
 
 
 class _SyncTracing(_TracingMixin):
+    # One command (``send_command``, every plain client call) is the hot path:
+    # its round trip is opened in this one frame, not through the
+    # ``send_packed_command`` hook below, which pipelines take.
     def send_command(self, *args, **kwargs):
-        if _current.get() is not None:
-            self._trace_pending = (args,)
-        return super().send_command(*args, **kwargs)
+        trace = _current.get()
+        if trace is None or trace.closed:
+            self._trace_rt = None
+            return super().send_command(*args, **kwargs)
+        packed = self._command_packer.pack(*args)
+        error = None
+        t0 = time.perf_counter_ns()
+        try:
+            # the untraced send: this command is recorded here, not again by our hook
+            super().send_packed_command(packed, check_health=kwargs.get("check_health", True))
+        except BaseException as e:
+            error = type(e).__name__
+            raise
+        finally:
+            rt = trace._add((args,))
+            if rt is not None:
+                rt.duration_ns = time.perf_counter_ns() - t0
+                rt.error = error
+            self._trace_rt = rt
 
     def send_packed_command(self, command, check_health=True):
         begun = self._trace_begin()
@@ -275,8 +295,9 @@ class _SyncTracing(_TracingMixin):
             self._trace_end(begun, t0, exc)
 
     def read_response(self, *args, **kwargs):
-        rt = self._trace_read_rt()
-        if rt is None:
+        rt = self._trace_rt
+        if rt is None or rt.trace.closed:
+            self._trace_rt = None  # do not keep a finished trace alive on a pooled connection
             return super().read_response(*args, **kwargs)
         t0 = time.perf_counter_ns()
         try:

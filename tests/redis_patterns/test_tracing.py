@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 
 import pytest
 import redis
@@ -83,6 +85,24 @@ def test_nothing_is_recorded_outside_a_trace_and_after_it_closed(traced):
     assert trace.closed and trace.round_trip_count == 1
 
 
+def test_a_connection_reused_outside_the_trace_adds_nothing_to_it(redis_server):
+    # One pooled connection, first used inside a trace that stays open, then by a thread with no
+    # trace (a new thread starts with an empty context): its slow read is not the trace's time.
+    client = redis.Redis.from_url(redis_server.url, connection_class=TracingConnection, max_connections=1)
+    client.ping()
+    try:
+        with tracing() as trace:
+            client.get("k")
+            before = trace.round_trips[0].duration_ns
+            worker = threading.Thread(target=lambda: client.blpop(["tracing:nothing-here"], timeout=0.3))
+            worker.start()
+            worker.join()
+            assert trace.round_trip_count == 1
+            assert trace.round_trips[0].duration_ns == before
+    finally:
+        client.close()
+
+
 def test_nested_traces_count_in_both(traced):
     with tracing("outer") as outer:
         traced.get("a")
@@ -115,6 +135,27 @@ def test_async_client_is_traced_the_same_way(redis_server):
     trace = asyncio.run(scenario())
     assert trace.command_count == 3
     assert trace.round_trip_count == 2
+
+
+def test_an_async_connection_reused_by_an_untraced_task_adds_nothing_to_the_trace(redis_server):
+    async def scenario():
+        client = redis.asyncio.Redis.from_url(redis_server.url, connection_class=AsyncTracingConnection,
+                                              max_connections=1)
+        await client.ping()
+        with tracing() as trace:
+            await client.get("k")
+            before = trace.round_trips[0].duration_ns
+            # a task started in an empty context shares the one connection while the trace is open
+            untraced = contextvars.Context()
+            await asyncio.get_running_loop().create_task(
+                client.blpop(["tracing:nothing-here"], timeout=0.3), context=untraced)
+            after = trace.round_trips[0].duration_ns, trace.round_trip_count
+        await client.aclose()
+        return before, after
+
+    before, (after, count) = asyncio.run(scenario())
+    assert count == 1
+    assert after == before
 
 
 def test_a_task_that_outlives_the_trace_stops_recording(redis_server):
