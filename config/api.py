@@ -286,7 +286,7 @@ async def avisitor(request: HttpRequest, *, create: bool = False) -> Visitor | N
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """``CSRF_FAILURE_VIEW``: JSON 403 for the API (as every other API error), Django's page elsewhere."""
     if request.path.startswith("/api/"):
-        return error(403, "csrf_failed", f"CSRF check failed: {reason}. Send the csrftoken cookie's value "
+        return error(403, "csrf_failed", f"CSRF check failed: {reason.rstrip('.')}. Send the csrftoken cookie's value "
                                          "in the X-CSRFToken header.")
     from django.views.csrf import csrf_failure as default
 

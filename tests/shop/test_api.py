@@ -87,6 +87,7 @@ def test_patch_checks_the_csrf_token(catalog, django_user_model):
     pid = catalog[0].pk
     without = patch(browser, pid, {"stock": 7})
     assert without.status_code == 403 and without.json()["error"] == "csrf_failed"
+    assert without.json()["detail"].startswith("CSRF check failed: CSRF cookie not set. Send the csrftoken")
     browser.get("/shop/")  # every page sets the csrftoken cookie
     token = browser.cookies["csrftoken"].value
     with_token = patch(browser, pid, {"stock": 7}, headers={"X-CSRFToken": token})
