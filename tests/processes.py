@@ -31,6 +31,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -204,6 +205,12 @@ def status_counts() -> dict[str, int]:
     return dict(Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
 
 
+def _stopped(pid: int) -> bool:
+    """Whether the process is stopped (state ``T`` in ``/proc/<pid>/stat``): SIGSTOP is not instant."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
 @dataclass
 class WorkerProcs:
     db: SharedDb
@@ -220,6 +227,46 @@ class WorkerProcs:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=self.db.env(redis_url), stdout=out, stderr=subprocess.STDOUT)
         self.procs.append((proc, log))
         return proc
+
+    def pause(self, proc: subprocess.Popen, attempts: int = 100) -> None:
+        """SIGSTOP ``proc`` at a moment it has no database transaction open.
+
+        A worker frozen inside a transaction holds its locks for as long as it
+        is frozen: on SQLite (one writer for the whole file) every checkout then
+        waits for the write lock and fails after the busy timeout, which is not
+        what a drill about losing Redis measures. So: stop it, look, and if it
+        was caught inside a transaction, let it run a moment and try again.
+        """
+        for _ in range(attempts):
+            proc.send_signal(signal.SIGSTOP)
+            wait_for(lambda: _stopped(proc.pid), timeout=5, interval=0.005)
+            if not self._transaction_open():
+                return
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+        raise AssertionError(f"worker {proc.pid} was inside a transaction at each of {attempts} pauses")
+
+    def _transaction_open(self) -> bool:
+        """Whether another connection holds a transaction: the SQLite write lock, or a PostgreSQL session
+        idle in a transaction on this database."""
+        if self.db.url.startswith("sqlite:"):
+            import sqlite3
+
+            probe = sqlite3.connect(self.db.url.removeprefix("sqlite:///"), timeout=0.2, isolation_level=None)
+            try:
+                probe.execute("BEGIN IMMEDIATE")  # WAL: only a writer blocks this
+                probe.execute("ROLLBACK")
+                return False
+            except sqlite3.OperationalError:
+                return True
+            finally:
+                probe.close()
+        import psycopg
+
+        with psycopg.connect(self.db.url, autocommit=True) as probe:
+            row = probe.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'").fetchone()
+        return bool(row and row[0])
 
     def log(self, proc: subprocess.Popen) -> str:
         for p, path in self.procs:

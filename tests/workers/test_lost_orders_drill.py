@@ -10,6 +10,8 @@ persistence, so the stream and every entry in it are gone.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -42,7 +44,7 @@ def test_every_accepted_order_completes_after_redis_restarts_empty_under_paused_
     worker = start_worker("drill", relay=True)  # the worker, its relay and the reconciler, default timings
     wait_for(lambda: raw_redis.exists("t:{orders}:stream"), timeout=30)  # the group exists: the worker is up
 
-    worker.send_signal(signal.SIGSTOP)  # paused: nothing is consumed from here on
+    start_worker.pause(worker)  # paused (outside a database transaction): nothing is consumed from here on
     try:
         before = place(web_server, product.pk, 12, "before")
         assert raw_redis.xlen("t:{orders}:stream") == 12  # published, and marked so in the outbox
@@ -67,3 +69,40 @@ def test_every_accepted_order_completes_after_redis_restarts_empty_under_paused_
     assert republished and republished <= set(before)
     assert "published again" in start_worker.log(worker)
     assert took < 90
+
+
+HOLDER = """
+import sys, time
+url = sys.argv[1]
+if url.startswith("sqlite:"):
+    import sqlite3
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+else:
+    import psycopg
+    conn = psycopg.connect(url)
+    conn.execute("SELECT 1")  # psycopg opened a transaction: idle in transaction from here
+print("holding", flush=True)
+time.sleep(4)
+conn.commit()
+print("committed", flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_drill_pauses_a_worker_only_outside_a_transaction(start_worker):
+    # the check behind pause(): caught inside a transaction, the process is let go and stopped again later
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, start_worker.db.url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(AssertionError, match="inside a transaction"):
+            start_worker.pause(holder, attempts=3)
+        started = time.monotonic()
+        start_worker.pause(holder)
+        assert time.monotonic() - started > 0.5  # it waited for the commit...
+        assert not start_worker._transaction_open()  # ...and is stopped with none open
+        holder.send_signal(signal.SIGCONT)
+        assert holder.stdout.readline().strip() == "committed"
+    finally:
+        holder.kill()
+        holder.wait()
