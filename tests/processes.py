@@ -228,23 +228,29 @@ class WorkerProcs:
         self.procs.append((proc, log))
         return proc
 
-    def pause(self, proc: subprocess.Popen, attempts: int = 100) -> None:
+    def pause(self, proc: subprocess.Popen, timeout: float = 30.0) -> None:
         """SIGSTOP ``proc`` at a moment it has no database transaction open.
 
         A worker frozen inside a transaction holds its locks for as long as it
         is frozen: on SQLite (one writer for the whole file) every checkout then
         waits for the write lock and fails after the busy timeout, which is not
         what a drill about losing Redis measures. So: stop it, look, and if it
-        was caught inside a transaction, let it run a moment and try again.
+        was caught inside a transaction, let it run a moment and try again,
+        until ``timeout`` seconds have passed.
         """
-        for _ in range(attempts):
+        deadline = time.monotonic() + timeout
+        tries = 0
+        while True:
             proc.send_signal(signal.SIGSTOP)
             wait_for(lambda: _stopped(proc.pid), timeout=5, interval=0.005)
+            tries += 1
             if not self._transaction_open():
                 return
             proc.send_signal(signal.SIGCONT)
-            time.sleep(0.02)
-        raise AssertionError(f"worker {proc.pid} was inside a transaction at each of {attempts} pauses")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"process {proc.pid} was inside a transaction at each of {tries} pauses "
+                                     f"in {timeout} s")
+            time.sleep(0.05)
 
     def _transaction_open(self) -> bool:
         """Whether another connection holds a transaction: the SQLite write lock, or a PostgreSQL session

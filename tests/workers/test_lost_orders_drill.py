@@ -96,7 +96,7 @@ def test_the_drill_pauses_a_worker_only_outside_a_transaction(start_worker):
     try:
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(AssertionError, match="inside a transaction"):
-            start_worker.pause(holder, attempts=3)
+            start_worker.pause(holder, timeout=1.0)  # the holder keeps its transaction for 4 s
         started = time.monotonic()
         start_worker.pause(holder)
         assert time.monotonic() - started > 0.5  # it waited for the commit...
