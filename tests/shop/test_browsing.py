@@ -62,9 +62,16 @@ def test_top_products_today_counts_views_and_replaces_order_by_view_count(client
 
 
 def test_the_shop_home_reads_top_and_counts_the_visit_in_its_list_round_trip(client, catalog):
-    client.get("/shop/")  # cold: generation, list load
+    from shop import caching
+    from tests.conftest import wait_for
+
+    client.get("/shop/")  # cold: generation, list load; starts the local tier and its invalidation listener
+    # As on a running site, the listener is subscribed, so this process keeps the catalog generation (an
+    # earlier test in this process may have started it already: pinned here, the count does not depend on it).
+    wait_for(lambda: caching.invalidation_bus().subscribed.is_set())
+    client.get("/shop/")  # keeps the generation in the local tier
     refresh_timed_caches()
-    second = client.get("/shop/")
-    assert second["X-Cache"] == "hit"
-    # 1: the generation; 2: the list GET + PFADD, SADD, two EXPIREATs (the visit) + ZRANGE (today's top)
-    assert 'desc="7 cmds, 2 rtt"' in second["Server-Timing"]
+    third = client.get("/shop/")
+    assert third["X-Cache"] == "hit"
+    # one round trip, no generation read: the list GET + PFADD, SADD, two EXPIREATs (the visit) + ZRANGE (top today)
+    assert 'desc="6 cmds, 1 rtt"' in third["Server-Timing"]
