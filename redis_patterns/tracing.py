@@ -95,20 +95,21 @@ class RoundTrip:
             if not args:
                 continue
             name = _text(args[0]).upper()
-            rest = list(args[1:])
-            key = ""
-            if name in _NUMKEYS_AT_2 and len(rest) >= 2:
+            if name in _NUMKEYS_AT_2 and len(args) >= 3:
                 # EVALSHA <sha> <numkeys> <keys...> <args...>
                 try:
-                    numkeys = int(_text(rest[1]))
+                    numkeys = max(int(_text(args[2])), 0)
                 except ValueError:
                     numkeys = 0
-                key = " ".join(_text(k) for k in rest[2 : 2 + numkeys])
-                rest = [rest[0], *rest[2 + numkeys :]]
-            elif name not in _NO_KEY and rest:
-                key = _text(rest[0])
-                rest = rest[1:]
-            shown = " ".join(_text(a) for a in rest[:MAX_ARGS_SHOWN])
+                key = " ".join(map(_text, args[3 : 3 + numkeys]))
+                rest = (args[1], *args[3 + numkeys :])
+            elif name not in _NO_KEY and len(args) > 1:
+                key = _text(args[1])
+                rest = args[2:]
+            else:
+                key = ""
+                rest = args[1:]
+            shown = " ".join(map(_text, rest[:MAX_ARGS_SHOWN]))
             if len(rest) > MAX_ARGS_SHOWN:
                 shown += f" … (+{len(rest) - MAX_ARGS_SHOWN} args)"
             rows.append({"name": name, "key": key, "args": shown})
@@ -260,11 +261,12 @@ class _SyncTracing(_TracingMixin):
     # its round trip is opened in this one frame, not through the
     # ``send_packed_command`` hook below, which pipelines take.
     def send_command(self, *args, **kwargs):
+        packed = self._command_packer.pack(*args)
         trace = _current.get()
         if trace is None or trace.closed:
             self._trace_rt = None
-            return super().send_command(*args, **kwargs)
-        packed = self._command_packer.pack(*args)
+            # straight to the base class's write, not through our hook (it would look for a trace again)
+            return super().send_packed_command(packed, check_health=kwargs.get("check_health", True))
         error = None
         t0 = time.perf_counter_ns()
         try:

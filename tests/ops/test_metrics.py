@@ -157,3 +157,37 @@ def test_the_grafana_dashboard_only_queries_series_that_metrics_exposes(client, 
     used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"\b(?:app|redis)_[a-z_]+",
                                                                                           t["expr"])}
     assert used and used <= names, sorted(used - names)
+
+
+def test_a_forked_child_counts_in_its_own_file_though_the_process_id_is_kept():
+    """The kept process id (no ``getpid`` system call per increment) is renewed in a forked child, so the
+    child opens its own file, as Celery's prefork pool and the stream workers need."""
+    import os
+
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from ops import metrics
+
+    assert metrics.multiprocess()
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    child = metrics.CELERY_TASKS.labels("fork-test", "SUCCESS")
+    child.inc()  # the parent's file is open before the fork
+    pid = os.fork()
+    if pid == 0:  # the child: count and leave without running any of pytest's teardown
+        try:
+            child.inc(5)
+            os._exit(0 if metrics._process_id() == os.getpid() else 3)
+        finally:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert metrics._process_id() == os.getpid()
+    assert os.path.exists(os.path.join(directory, f"counter_{pid}.db")), "the child wrote into its parent's file"
+
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    merged = {(s.name, s.labels.get("task"), s.labels.get("state")): s.value
+              for family in registry.collect() for s in family.samples}
+    assert merged[("app_celery_tasks_total", "fork-test", "SUCCESS")] >= 6

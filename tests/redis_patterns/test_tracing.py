@@ -183,3 +183,21 @@ def test_a_task_that_outlives_the_trace_stops_recording(redis_server):
 
     trace = asyncio.run(scenario())
     assert trace.round_trip_count == 0
+
+
+def test_the_panel_escapes_every_field_and_describes_scripts_keys_apart(traced):
+    """What a client chose (a key, an argument) reaches the page escaped: a key named like markup cannot
+    become markup.  Script calls show their keys apart from the sha and the arguments."""
+    from config.middleware import render_panel
+
+    hostile = """<script>alert('x')</script>&"k"""
+    with tracing() as trace:
+        traced.set(hostile, "<b>v</b>")
+        traced.eval("return 1", 2, "a<", "b&", "arg'")
+    html = render_panel(trace)
+    assert "<script>" not in html and "<b>v</b>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;&quot;k" in html
+    assert "&lt;b&gt;v&lt;/b&gt;" in html
+    row = trace.round_trips[1].describe()[0]
+    assert (row["name"], row["key"], row["args"]) == ("EVAL", "a< b&", "return 1 arg'")
+    assert html.count("<tr") == 1 + 2  # the header row, then one row per command
