@@ -11,10 +11,15 @@ Algorithm
        previous run with the same name took but never acknowledged.
     2. ``XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS s >``: a batch of new
        entries, or nothing after ``ms`` milliseconds.
-    3. Call the handler once per entry.  Collect the ids that succeeded and
-       acknowledge them with **one** multi-id ``XACK`` (pipelined with the
-       stats counters: one round trip per batch).  An entry whose handler raised
-       is *not* acknowledged: it stays pending and is retried later.
+    3. Call the handler once per entry, or, given a batch handler
+       (``handle_many``), once for the batch: it returns one result per entry
+       (done, or the exception that entry failed with), so one database
+       transaction can do the whole batch; if it raises, or answers for the
+       wrong number of entries, the batch is handled again entry by entry, so
+       one poison entry never fails its neighbours.  Collect the ids that
+       succeeded and acknowledge them with **one** multi-id ``XACK`` (pipelined
+       with the stats counters: one round trip per batch).  An entry whose
+       handler failed is *not* acknowledged: it stays pending and is retried later.
     4. Every ``claim_every_s``: ``XAUTOCLAIM`` entries that have been pending in
        any consumer for longer than ``claim_idle_ms`` (a crashed or stuck
        worker's, or our own failures), look up their delivery counts
@@ -102,6 +107,9 @@ class Message:
 
 
 Handler = Callable[[Message], Any]
+#: Handles a whole batch at once: one result per message, in order, ``None`` for done or the exception
+#: that entry failed with.  Raising instead fails none of them: the worker handles them one by one.
+BatchHandler = Callable[[list[Message]], Sequence[BaseException | None]]
 
 
 @dataclass
@@ -160,6 +168,7 @@ class WorkerStats:
     dead_lettered: int = 0
     reconnects: int = 0
     trimmed: int = 0
+    batch_fallbacks: int = 0  # batches whose batch handler raised: handled one by one instead
     started: float = field(default_factory=time.monotonic)
 
 
@@ -262,11 +271,13 @@ class StreamWorker:
     """
 
     def __init__(self, client: redis.Redis, config: WorkerConfig, handler: Handler, *,
+                 handle_many: BatchHandler | None = None,
                  on_batch: Callable[[list[Message]], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.config = config
         self.handler = handler
+        self.handle_many = handle_many
         self.on_batch = on_batch
         self.clock = clock
         self.stats = WorkerStats()
@@ -340,8 +351,9 @@ class StreamWorker:
         self._last_report = snapshot
         elapsed = max(self.clock() - s.started, 1e-9)
         log.info("%s: %s%d handled (%.0f/s), %d acked, %d failed, %d claimed, %d dead-lettered, "
-                 "%d reconnects", self.config.consumer, "stopped after " if final else "", s.handled,
-                 s.handled / elapsed, s.acked, s.failed, s.claimed, s.dead_lettered, s.reconnects)
+                 "%d reconnects, %d batches handled one by one", self.config.consumer,
+                 "stopped after " if final else "", s.handled, s.handled / elapsed, s.acked, s.failed, s.claimed,
+                 s.dead_lettered, s.reconnects, s.batch_fallbacks)
 
     def _leave(self) -> None:
         """On a clean exit with nothing pending, remove this consumer from the group.
@@ -484,32 +496,41 @@ class StreamWorker:
         with tracing(f"stream batch {cfg.stream}") as trace:
             if self.on_batch is not None:
                 self.on_batch(batch)
-            refreshed = self.clock()
-            for i, msg in enumerate(batch):
-                if cfg.claim_idle_ms and self.clock() - refreshed > cfg.claim_idle_ms / 2000:
-                    self._keep_alive(batch[i:])
-                    refreshed = self.clock()
+            live = []
+            for msg in batch:
                 if not msg.fields:
                     ok.append(msg.id)  # deleted while pending: acknowledge the empty shell
-                    continue
-                if msg.deliveries > cfg.max_deliveries:
+                elif msg.deliveries > cfg.max_deliveries:
                     self.dead_letter(msg)
+                else:
+                    live.append(msg)
+            outcomes = self._handle_many(live) if self.handle_many is not None and len(live) > 1 else None
+            refreshed = self.clock()
+            for i, msg in enumerate(live):
+                if outcomes is not None:
+                    failure = outcomes[i]
+                else:
+                    if cfg.claim_idle_ms and self.clock() - refreshed > cfg.claim_idle_ms / 2000:
+                        self._keep_alive(live[i:])
+                        refreshed = self.clock()
+                    failure = None
+                    try:
+                        self.handler(msg)
+                    except Exception as exc:  # any handler failure: leave it pending for a retry
+                        failure = exc
+                if failure is None:
+                    ok.append(msg.id)
                     continue
-                try:
-                    self.handler(msg)
-                except Exception as exc:  # any handler failure: leave it pending for a retry
-                    self.stats.failed += 1
-                    error = f"{type(exc).__name__}: {exc}"
-                    log.warning("%s: handler failed on %s (delivery %d of %d): %s", cfg.consumer, msg.id,
-                                msg.deliveries, cfg.max_deliveries, error)
-                    if msg.deliveries >= cfg.max_deliveries:
-                        self.dead_letter(msg, error)
-                    else:
-                        if len(self._last_errors) > 10_000:
-                            self._last_errors.clear()
-                        self._last_errors[msg.id] = error
-                    continue
-                ok.append(msg.id)
+                self.stats.failed += 1
+                error = f"{type(failure).__name__}: {failure}"
+                log.warning("%s: handler failed on %s (delivery %d of %d): %s", cfg.consumer, msg.id,
+                            msg.deliveries, cfg.max_deliveries, error)
+                if msg.deliveries >= cfg.max_deliveries:
+                    self.dead_letter(msg, error)
+                else:
+                    if len(self._last_errors) > 10_000:
+                        self._last_errors.clear()
+                    self._last_errors[msg.id] = error
             self.stats.batches += 1
             self.stats.handled += len(ok)
             if cfg.crash_before_ack_after_batches and self.stats.batches >= cfg.crash_before_ack_after_batches:
@@ -523,6 +544,19 @@ class StreamWorker:
             log.debug("%s: batch of %d (%d ok%s): %s, %.2f ms in Redis", cfg.consumer, len(batch), len(ok),
                       ", recovered" if recovered else "", trace.summary(), trace.duration_ms)
         return len(ok)
+
+    def _handle_many(self, live: list[Message]) -> Sequence[BaseException | None] | None:
+        """The batch handler's result per entry; ``None`` (handle them one by one) if it raised."""
+        try:
+            outcomes = self.handle_many(live)  # type: ignore[misc]
+            if len(outcomes) != len(live):
+                raise ValueError(f"{len(outcomes)} results for {len(live)} entries")
+            return outcomes
+        except Exception as exc:  # the batch as a whole: its entries get their own runs instead
+            self.stats.batch_fallbacks += 1
+            log.info("%s: batch handler failed (%s: %s); handling its %d entries one by one", self.config.consumer,
+                     type(exc).__name__, exc, len(live))
+            return None
 
     def _keep_alive(self, rest: list[Message]) -> None:
         """A long batch: reset the idle time of its entries not handled yet.

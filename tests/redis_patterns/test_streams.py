@@ -283,3 +283,59 @@ def test_a_slow_batch_keeps_its_entries_from_being_claimed(raw_redis, r):
     assert idle_seen[0] >= 900 and idle_seen[1] >= 900
     assert idle_seen[2] < 500 and idle_seen[3] < 500  # refreshed after 800 ms of batch: nobody claims them
     assert raw_redis.xpending(S, "g")["pending"] == 0
+
+
+def test_a_batch_handler_takes_the_whole_batch_and_its_failures_stay_pending_alone(raw_redis, r):
+    ids = fill(raw_redis, 5)
+    calls: list[list[str]] = []
+
+    def handle_many(batch: list[Message]) -> list[Exception | None]:
+        calls.append([m.fields["n"] for m in batch])
+        return [RuntimeError("no stock") if m.fields["n"] == "3" else None for m in batch]
+
+    worker = StreamWorker(r, config(max_deliveries=2), lambda m: pytest.fail("not called one by one"),
+                          handle_many=handle_many)
+    worker.setup()
+    worker._next_claim = float("inf")
+    with tracing() as trace:
+        assert worker.run_once() == 4
+    assert calls == [["0", "1", "2", "3", "4"]]
+    assert trace.round_trip_count == 2  # still one read and one multi-id XACK per batch
+    assert [e["message_id"] for e in raw_redis.xpending_range(S, "g", "-", "+", 10)] == [ids[3]]
+    assert worker.stats.failed == 1 and worker.stats.batch_fallbacks == 0
+    one_by_one: list[str] = []
+
+    def handler(m: Message) -> None:
+        one_by_one.append(m.id)
+        raise RuntimeError("still no stock")
+
+    worker.handler = handler
+    worker._next_claim = 0.0
+    worker.run_once()  # claimed again (delivery 2 of 2): a batch of one goes to the one-by-one handler, fails
+    assert one_by_one == [ids[3]]
+    [(_, dead)] = raw_redis.xrange(DEAD)
+    assert dead["dead_origin_id"] == ids[3] and "no stock" in dead["dead_error"]
+    assert raw_redis.xpending(S, "g")["pending"] == 0
+
+
+@pytest.mark.parametrize("broken", ["raises", "wrong_length"])
+def test_a_batch_handler_that_fails_as_a_whole_hands_each_entry_to_the_single_handler(raw_redis, r, broken):
+    """One poison entry must not fail its neighbours: the batch is handled again one entry at a time."""
+    fill(raw_redis, 4)
+    seen: list[str] = []
+
+    def handle_many(batch: list[Message]) -> list[Exception | None]:
+        if broken == "raises":
+            raise RuntimeError("the batch's transaction rolled back")
+        return [None]  # one result for four entries: not trusted
+
+    def handler(m: Message) -> None:
+        if m.fields["n"] == "2":
+            raise ValueError("poison")
+        seen.append(m.fields["n"])
+
+    worker = StreamWorker(r, config(), handler, handle_many=handle_many)
+    assert worker.run_once() == 3
+    assert seen == ["0", "1", "3"]
+    assert worker.stats.batch_fallbacks == 1 and worker.stats.failed == 1
+    assert raw_redis.xpending(S, "g")["pending"] == 1
