@@ -246,11 +246,13 @@ class WorkerProcs:
             tries += 1
             if not self._transaction_open():
                 return
-            proc.send_signal(signal.SIGCONT)
-            if time.monotonic() > deadline:
+            proc.send_signal(signal.SIGCONT)  # let it finish that transaction, then try again
+            try:
+                wait_for(lambda: not self._transaction_open(), timeout=max(deadline - time.monotonic(), 0.0),
+                         interval=0.01)
+            except AssertionError:
                 raise AssertionError(f"process {proc.pid} was inside a transaction at each of {tries} pauses "
-                                     f"in {timeout} s")
-            time.sleep(0.05)
+                                     f"in {timeout} s") from None
 
     def _transaction_open(self) -> bool:
         """Whether another connection holds a transaction: the SQLite write lock, or a PostgreSQL session

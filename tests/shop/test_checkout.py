@@ -279,6 +279,54 @@ def test_order_process_is_one_transaction_of_three_statements_whatever_the_items
     assert orders.order_process(order_id=failed.pk) == "failed"
 
 
+def test_a_batch_of_orders_is_one_transaction_of_the_same_statements_whatever_its_size(
+        product, second, raw_redis, django_capture_on_commit_callbacks):
+    """``order_process_many``: each order's own outcome, in one transaction whose statements do not grow with
+    the batch; an unknown order fails alone; a completed one, or one named twice, is a duplicate."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from realtime.keys import events_stream
+    from redis_patterns.event_log import to_event
+    from shop.models import Fulfilment, OrderItem
+
+    def order_of(owner: str, with_items: bool = True) -> int:
+        order = Order.objects.create(owner=owner, total=Decimal("1.00"))
+        if with_items:
+            OrderItem.objects.create(order=order, product=product, quantity=1, unit_price=product.price)
+        return order.pk
+
+    def statements(batch: list[tuple[int, str]]) -> tuple[list, list[str]]:
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            results = orders.order_process_many(batch, consumer="c")
+        return results, [q["sql"].split()[0] for q in queries.captured_queries
+                         if q["sql"].split()[0] not in ("SAVEPOINT", "RELEASE")]
+
+    two = [(order_of("session:a"), "1-0"), (order_of("session:b"), "2-0")]
+    small, small_sql = statements(two)
+    assert small == ["completed", "completed"]
+    ten = [(order_of(f"session:m{i}"), f"{i + 10}-0") for i in range(10)]
+    large, large_sql = statements(ten)
+    assert large == ["completed"] * 10
+    # read and lock the orders, one guarded UPDATE, one INSERT of the fulfilment rows: 2 orders or 10
+    assert small_sql == large_sql == ["SELECT", "UPDATE", "INSERT"]
+    assert Fulfilment.objects.filter(order_id__in=[pk for pk, _ in ten]).count() == 10
+    assert Fulfilment.objects.get(order_id=ten[3][0]).message_id == "13-0"
+
+    empty = order_of("session:e", with_items=False)
+    fresh = order_of("session:f")
+    mixed, _ = statements([(ten[0][0], "20-0"), (123456, "21-0"), (empty, "22-0"), (fresh, "23-0"),
+                           (fresh, "24-0")])
+    assert mixed[0] == "duplicate" and isinstance(mixed[1], orders.OrderNotFoundError)
+    assert mixed[2:] == ["failed", "completed", "duplicate"]
+    assert Order.objects.get(pk=empty).failure_reason == "the order has no items"
+    assert Fulfilment.objects.filter(order_id=fresh).count() == 1
+    assert Fulfilment.objects.get(order_id=fresh).message_id == "23-0"  # the first message that named it
+    events = [to_event(i, f) for i, f in raw_redis.xrange(events_stream("session:f"))]
+    assert [e["status"] for e in events] == ["processing", "completed"]  # announced once, in order
+    assert orders.order_process_many([]) == []
+
+
 def _place(product: Product, n: int, capture) -> list[Order]:
     placed = []
     for i in range(n):

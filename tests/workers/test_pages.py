@@ -54,6 +54,9 @@ def test_streams_page_shows_groups_pending_lag_and_replays_a_dead_letter(staff_c
     page = staff_client.get("/workers/streams/").content.decode()
     assert "worker-1" in page and "fulfilment" in page and "ValueError: bad" in page
     assert "Replay" in page
+    # the code the workers run, highlighted (Pygments marks a function's name with class "nf")
+    assert '<span class="nf">order_process_many</span>' in page
+    assert '<span class="nf">order_batch_handler</span>' in page
 
     res = staff_client.post("/workers/streams/replay/", {"id": dead_id})
     assert res.status_code == 302

@@ -109,11 +109,12 @@ def test_worker_recreates_its_group_on_nogroup(start_worker, raw_redis):
     assert "re-creating the group" in start_worker.log(worker)
 
 
-def test_sigterm_finishes_the_batch_acknowledges_and_leaves(start_worker, raw_redis):
+@pytest.mark.parametrize("mode", [(), ("--one-by-one",)], ids=["batch", "one-by-one"])
+def test_sigterm_finishes_the_batch_acknowledges_and_leaves(start_worker, raw_redis, mode):
     order_ids = make_orders(200)
     publish(raw_redis, order_ids)
     stream = keys.orders_stream()
-    worker = start_worker("w1", "--count", "50")
+    worker = start_worker("w1", "--count", "50", *mode)
     wait_for(lambda: status_counts().get("completed", 0) > 0, timeout=30)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
