@@ -5,8 +5,13 @@ Protocol (JSON text frames)
 Server -> client
     ``{"id": "<stream id>", "type": "order.status"|"leaderboard.changed"|"broadcast", ...data}``
         an event; the client keeps the largest ``id`` it has seen.
-    ``{"type": "ready", "audience": ..., "replayed": n, "redis": {...}}``
+    ``{"type": "ready", "audience": ..., "replayed": n, "last_event_id": "<stream id>", "redis": {...}}``
         after connect: the ``n`` missed events have been sent; live events follow.
+        ``last_event_id`` is where this socket stands in its streams (the newest
+        event it has been sent, or the streams' tails when there was nothing to
+        send; ``0-0`` for empty streams): a client that has not seen any event
+        yet keeps it too, so reconnecting after an outage replays what was
+        published meanwhile instead of starting from then.
     ``{"type": "subscribed"|"unsubscribed", "topic": ..., "replayed": n, "redis": {...}}``
     ``{"type": "presence", "online": n, "here": m, "redis": {...}}`` in reply to a heartbeat.
     ``{"type": "error", "error": "<code>", "detail": "..."}`` for bad input (the socket stays open).
@@ -198,8 +203,9 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
             log.warning("redis unavailable while connecting a notifications socket", exc_info=True)
             await self.close(code=CLOSE_TRY_AGAIN)
             return
+        position = max(self.cursors.values(), key=event_log.parse_id, default="0-0")
         await self._send({"type": "ready", "audience": audiences.label(self.own), "replayed": replayed,
-                          "redis": _cost(trace)})
+                          "last_event_id": position, "redis": _cost(trace)})
 
     async def disconnect(self, code: int) -> None:
         await self._cleanup()

@@ -103,6 +103,29 @@ def test_anonymous_socket_gets_public_events_only():
     async_to_sync(scenario)()
 
 
+def test_ready_gives_a_socket_that_saw_nothing_its_position_so_a_reconnect_misses_nothing():
+    """A tab that has not received any event yet still has a place to resume from: an event published while
+    it is away (Redis restarting, a page change) is replayed when it comes back with that position."""
+    async def scenario():
+        comm = socket()
+        ready = await connect(comm)
+        position = ready["last_event_id"]
+        assert event_log.is_event_id(position) and ready["replayed"] == 0
+        await comm.disconnect()
+        missed = await apublish_event("public", "broadcast", {"message": "while you were away", "level": "info"})
+
+        again = socket(last_event_id=position)
+        connected, _ = await again.connect(timeout=TIMEOUT)
+        assert connected
+        (event,) = await events(again, 1)  # replayed before "ready"
+        assert event["id"] == missed and event["message"] == "while you were away"
+        back = await until(again, "ready")
+        assert back["replayed"] == 1 and back["last_event_id"] == missed
+        await again.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_a_broadcast_does_not_wait_for_the_sync_thread():
     """Delivery stays on the event loop: a slow sync call elsewhere does not hold a broadcast up.
 

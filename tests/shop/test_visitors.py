@@ -23,7 +23,10 @@ def test_each_distinct_browser_counts_once_per_day_and_per_product(catalog, raw_
     browsers[0].get(f"/shop/products/{catalog[1].pk}/")
     day = visitors.today()
     site = visitors.visitors_count(day=day)
-    assert (site.estimate, site.exact, site.error_pct) == (25, 25, 0.0)  # small counts: the HLL is exact (sparse)
+    # 25 visitors in a sparse HLL: exact unless two of them hash to the same one of its 16,384 registers and
+    # count once (about a 2% chance with random session ids, by the birthday bound): at most one short.
+    assert site.exact == 25 and site.estimate in (24, 25), site
+    assert site.error_pct == (0.0 if site.estimate == 25 else -4.0)
     assert visitors.visitors_count(day=day, product_id=product.pk).exact == 25
     assert visitors.visitors_count(day=day, product_id=catalog[1].pk).estimate == 1
     # Every daily key carries its TTL from the pipeline that wrote it.

@@ -153,6 +153,9 @@
       remember(message.id);
       render(message);
     } else if (message.type === "ready") {
+      // Where this socket stands even if no event has come yet: a reconnect
+      // after an outage then replays what was published in between.
+      if (message.last_event_id) { remember(message.last_event_id); }
       attempt = 0;
       setStatus("live", "live");
       topics.forEach(function (topic) { send({action: "subscribe", topic: topic}); });
