@@ -42,6 +42,7 @@ from bench.common import (
     get_floors,
     machine_state,
     md_table,
+    over_get,
     percentile,
     setup_django,
     spread,
@@ -157,8 +158,9 @@ def main(argv: list[str] | None = None) -> str:
             growth = [(name, f"{big['results'][name]['ratio'] / small['results'][name]['ratio']:.2f}x")
                       for name in small["results"]]
             for name, goal in GOALS.items():
-                found.append(target(BENCH, f"{name} vs a GET at {args.big:,} players", big["results"][name]["ratio"],
-                                    goal, state=state))
+                r = big["results"][name]
+                found.append(target(BENCH, f"{name} vs a GET at {args.big:,} players", r["ratio"], goal, state=state,
+                                    detail=over_get(r["get50"], r["op50"])))
             per_player = big["memory"] / args.big
             out += [
                 f"## Machine state: {state}", "", ms.describe() + ".", "", floors.line() + ".", "",

@@ -52,6 +52,7 @@ from bench.common import (
     percentile,
     setup_django,
     spread,
+    states,
     target,
     target_table,
 )
@@ -167,7 +168,7 @@ def _start_workers(env: dict[str, str], n: int, tag: str) -> list[subprocess.Pop
     for i in range(n):
         procs.append(subprocess.Popen(
             [sys.executable, "manage.py", "run_stream_worker", "orders", "--group", "bench", "--consumer",
-             f"{tag}-{i}", "--no-relay", "--count", "100", "--block-ms", "200"],
+             f"{tag}-{i}", "--no-relay", "--block-ms", "200"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
 
@@ -267,7 +268,7 @@ def bench_profile(orders: int) -> list[str]:
     from redis_patterns.streams import StreamWorker, WorkerConfig
     from redis_patterns.tracing import tracing
     from workers import keys
-    from workers.handlers import order_handler
+    from workers.handlers import order_batch_handler, order_handler
 
     client = get_redis()
     _reset(client)
@@ -278,8 +279,9 @@ def bench_profile(orders: int) -> list[str]:
     pipe.execute()
     wclient = build_client(socket_timeout=10)
     cfg = WorkerConfig(stream=keys.orders_stream(), group="bench", consumer="prof", dead_letter=keys.orders_dead_letter(),
-                       stats=keys.orders_stats("bench"), count=100, block_ms=1, claim_every_s=1e9, trim_every_s=0)
-    worker = StreamWorker(wclient, cfg, order_handler(cfg))
+                       stats=keys.orders_stats("bench"), count=10, block_ms=1, claim_every_s=1e9, trim_every_s=0)
+    # as run_stream_worker runs it: batches of 10, each one transaction (order_batch_handler)
+    worker = StreamWorker(wclient, cfg, order_handler(cfg), handle_many=order_batch_handler(cfg))
     profile = cProfile.Profile()
     with CaptureQueriesContext(connection) as queries, tracing("profile") as trace:
         t0 = time.perf_counter()
@@ -393,45 +395,50 @@ def main(argv: list[str] | None = None) -> str:
     parser = arguments(__doc__)
     parser.add_argument("--pairs", type=int, default=11)
     parser.add_argument("--entries", type=int, default=20_000, help="entries per floor run at COUNT 100")
-    parser.add_argument("--orders", type=int, default=600, help="orders per throughput run")
+    parser.add_argument("--orders", type=int, default=2000, help="orders per throughput run")
     parser.add_argument("--process-pairs", type=int, default=5, help="rounds of the 1/2/4-process runs")
     parser.add_argument("--profile-orders", type=int, default=500)
     parser.add_argument("--rate", type=float, default=40, help="checkouts per second for the latency run")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--only", choices=["floor", "processes", "profile", "latency"], action="append",
                         help="run only these sections (repeatable)")
-    add_state_argument(parser)
+    add_state_argument(parser, default="both")
     args = parser.parse_args(argv)
-    if args.state == "both":
-        parser.error("streams runs in one state at a time")
     only = set(args.only or ["floor", "processes", "profile", "latency"])
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-streams-"))
     url, db_label, drop = _database(tmp)
     found = []
-    floor, procs, profile, latency = [], {"rows": [], "ratio": {}}, [], []
+    floor, profile, latency = [], [], []
+    procs: dict[str, dict] = {}  # machine state -> the processes section's results
+    described: list[str] = []
     try:
-        with RedisServer(name="bench-streams") as server, machine_state(args.state) as ms:
+        with RedisServer(name="bench-streams") as server:
             # the worker processes share this database; they keep their connection between batches
             env = setup_django(server, migrate=True, VAR_DIR=str(tmp), DATABASE_URL=url, DB_CONN_MAX_AGE="600")
-            if "floor" in only:
-                floor = bench_floor(args.pairs, args.entries)
-            if "processes" in only:
-                procs = bench_processes(env, args.orders, args.process_pairs)
-            if "profile" in only:
-                profile = bench_profile(args.profile_orders)
-            if "latency" in only:
-                latency = bench_latency(env, args.rate, args.seconds)
+            # The process counts in every state asked for; the other sections in the first one only.
+            for n, state in enumerate(states(args.state)):
+                with machine_state(state) as ms:
+                    if n == 0 and "floor" in only:
+                        floor = bench_floor(args.pairs, args.entries)
+                    if "processes" in only:
+                        procs[state] = bench_processes(env, args.orders, args.process_pairs)
+                    if n == 0 and "profile" in only:
+                        profile = bench_profile(args.profile_orders)
+                    if n == 0 and "latency" in only:
+                        latency = bench_latency(env, args.rate, args.seconds)
+                described.append(ms.describe() + ("" if n else " (every section)" if len(states(args.state)) > 1
+                                                  else "") + ".")
     finally:
         if drop:
             _drop(url, drop)
-    if procs["ratio"]:
-        found.append(target("streams", f"orders/s, 2 worker processes vs 1 ({db_label})", procs["ratio"][2], 1.6,
-                            higher_is_better=True, state=args.state))
+    for state, result in procs.items():
+        found.append(target("streams", f"orders/s, 2 worker processes vs 1 ({db_label})", result["ratio"][2], 1.6,
+                            higher_is_better=True, state=state))
 
     out = [
         "## Targets", "", *target_table(found), "",
-        ms.describe() + ".", "",
+        *described, "",
         f"Database: **{db_label}**. The machine has 2 cores shared by this benchmark, the worker processes, "
         "redis-server and the database server, and by other engineers' jobs while it ran: absolute numbers are "
         "noisy; read the ratios.",
@@ -450,22 +457,33 @@ def main(argv: list[str] | None = None) -> str:
                        "IQR"], floor, align="rrrrrr"),
             "",
         ]
-    if procs["rows"]:
+    if procs:
         out += [
             "## 2. Order throughput with the real handler: 1, 2 and 4 worker processes",
             "",
-            f"{args.orders} orders produced at once; `run_stream_worker` processes (COUNT 100), {db_label}; "
-            f"orders/s from the first XADD to the last `completed`; {args.process_pairs} rounds, the order of the "
-            "three runs rotating.",
+            f"{args.orders} orders produced at once; `run_stream_worker` processes (its default `--count`), "
+            f"{db_label}; orders/s from the first XADD to the last `completed`; {args.process_pairs} rounds, the "
+            "order of the three runs rotating.",
             "",
-            *md_table(["processes", "orders/s (median)", "range", "vs 1 process (median of rounds)", "IQR"],
-                      procs["rows"], align="rrrrr"),
-            "",
-            "Each order is one database transaction (`shop.orders.order_process`: read the order with whether it has "
-            "items, the guarded `UPDATE`, the fulfilment row, one commit) and two status notifications. On SQLite "
-            "the processes queue for the file's one writer; on PostgreSQL their transactions run side by side, "
-            "and what a second process adds is bounded by the CPU the machine has left (2 cores for the workers, "
-            "Redis, PostgreSQL and the producer).",
+        ]
+        for state, result in procs.items():
+            out += [
+                f"**{state}**:", "",
+                *md_table(["processes", "orders/s (median)", "range", "vs 1 process (median of rounds)", "IQR"],
+                          result["rows"], align="rrrrr"),
+                "",
+            ]
+        out += [
+            "Each batch of orders a worker reads (10 by default) is one database transaction "
+            "(`shop.orders.order_process_many`: the orders read and locked with whether they have items, one "
+            "guarded `UPDATE` per outcome, one `INSERT` of the fulfilment rows, one commit), then two status "
+            "notifications per order. On SQLite the processes queue for the file's one writer; on PostgreSQL "
+            "their transactions run side by side. "
+            "Every hand-off between processes (the worker, its PostgreSQL backend, Redis) is a wake-up, and in "
+            "the `busy` state each wake-up first takes a core back from a nice-19 loop: with one transaction per "
+            "order (about a dozen hand-offs per order), 2 processes made 1.39–1.56x one in the busy state against "
+            "1.90x idle; with one per batch the hand-offs per order fall to about five (the status notifications "
+            "stay per order). Both states are reported, the target judged in each.",
             "",
         ]
     if profile:
