@@ -329,17 +329,29 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
     # -- channel-layer messages ------------------------------------------------------------
 
     async def rt_event(self, message: dict[str, Any]) -> None:
-        """A live event for one of this socket's audiences (``type: "rt.event"``)."""
+        """Live events for one of this socket's audiences (``type: "rt.event"``).
+
+        ``event`` with its ``prev``; a batch published together (``publish_events``)
+        carries the audience's later events, in order, in ``then``.
+        """
         audience = self.named.get(message["audience"])  # the message carries the Redis name
-        cursor = self.cursors.get(audience) if audience else None
-        if cursor is None:
-            return  # not (or no longer) following it
-        event = message["event"]
-        if event_log.id_le(event["id"], cursor):
-            return  # already sent (replayed before this live copy arrived)
-        if event_log.id_le(message.get("prev") or "0-0", cursor):
-            await self._deliver(audience, event)  # the common case: no Redis command at all
+        if audience is None:
             return
+        for prev, event in ((message.get("prev"), message["event"]),
+                            *((item.get("prev"), item["event"]) for item in message.get("then", ()))):
+            if not await self._live(audience, prev, event):
+                return
+
+    async def _live(self, audience: str, prev: str | None, event: dict[str, Any]) -> bool:
+        """Deliver one live event in stream order; ``False`` once the socket is no longer taking them."""
+        cursor = self.cursors.get(audience)
+        if cursor is None:
+            return False  # not (or no longer) following it
+        if event_log.id_le(event["id"], cursor):
+            return True  # already sent (replayed before this live copy arrived)
+        if event_log.id_le(prev or "0-0", cursor):
+            await self._deliver(audience, event)  # the common case: no Redis command at all
+            return True
         # Its predecessor never reached us (lost or still in flight): take the
         # stream's word for what comes between, in order.
         try:
@@ -347,12 +359,13 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
                 missing = await selectors.aevents_after({audience: cursor}, upto=event["id"])
         except RedisError:
             await self.close(code=CLOSE_TRY_AGAIN)
-            return
+            return False
         log.debug("ws gap fill for %s: %d events, %s", audience, len(missing), trace.summary())
         for aud, ev in missing:
             await self._deliver(aud, ev)
         if not event_log.id_le(event["id"], self.cursors[audience]):
             await self._deliver(audience, event)  # trimmed from the stream meanwhile: still deliver it
+        return True
 
     # -- helpers -----------------------------------------------------------------------------
 

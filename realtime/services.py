@@ -13,7 +13,9 @@ error, e.g. the staff broadcast form):
 Step 1 failing raises (nothing was published).  Step 2 failing is logged and
 swallowed: the event is already stored, and every socket following that
 audience picks it up from the stream at its next heartbeat or reconnect.
-See ``redis_patterns.event_log`` for the delivery rules.
+See ``redis_patterns.event_log`` for the delivery rules.  ``notify_many`` and
+``publish_events`` do the same for several events: their appends in one round
+trip, their fan-out in one hop to the send loop.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -126,34 +128,111 @@ def publish_event(audience: str, type: str, data: dict[str, Any]) -> str:  # noq
     """Store an event for ``audience`` and push it to its live sockets; returns the event id.
 
     Sync: call it from views, stream workers, Celery tasks.  Inside a running
-    event loop use ``apublish_event``.
+    event loop use ``apublish_event``.  Several events: ``publish_events``.
 
     Raises:
         ValueError: bad audience, type or data (nothing is written).
         redis.RedisError: the event could not be stored.
     """
-    data_json = _prepare(audience, type, data)
-    event_id, prev = event_log.append(get_redis(), loader("redis_patterns"), keys.events_stream(audience), type, data_json,
-                                      maxlen=EVENT_MAXLEN, ttl_seconds=EVENT_TTL_SECONDS)
-    if type == "broadcast":
-        selectors.forget_current_broadcast()  # this process's pages show it from the next request
-    message = _live_message(audience, type, data_json, event_id, prev)
-    try:
-        _send_loop.run(get_channel_layer().group_send(audiences.group_name(audience), message))
-    except Exception:  # the event is stored; live delivery is best effort
-        log.warning("live fan-out of %s to %s failed; sockets catch up from the stream", event_id,
-                    audiences.group_name(audience), exc_info=True)
-    return event_id
+    (result,) = publish_events([(audience, type, data)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def publish_events(events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[str | Exception]:
+    """``publish_event`` for several ``(audience, type, data)`` events at once: one slot per event, in order.
+
+    Each slot is the event id, or the error its append met (that event was
+    not stored).  Every event is checked before anything is written (a
+    ``ValueError`` writes nothing); the appends go out in one pipelined round
+    trip (one per node on a Cluster), then the live fan-out of the stored ones
+    in one hop to the send loop: one channel-layer message per audience, its
+    events in order (the first as ``event``, the rest in ``then``, each with
+    its ``prev``: a socket delivers them in stream order without a catch-up
+    read), the audiences concurrently.  What a stream worker uses for a
+    batch's order statuses, where one call per event cost three round trips.
+
+    Raises:
+        ValueError: a bad audience, type or data (nothing is written).
+        redis.ConnectionError: Redis could not be reached (nothing, or not all, was stored).
+    """
+    prepared = [(audience, type_, _prepare(audience, type_, data)) for audience, type_, data in events]
+    if not prepared:
+        return []
+    appended = event_log.append_many(get_redis(), loader("redis_patterns"),
+                                     [(keys.events_stream(audience), type_, data_json)
+                                      for audience, type_, data_json in prepared],
+                                     maxlen=EVENT_MAXLEN, ttl_seconds=EVENT_TTL_SECONDS)
+    results: list[str | Exception] = []
+    live: dict[str, dict[str, Any]] = {}  # group -> its one live message
+    for (audience, type_, data_json), stored in zip(prepared, appended, strict=True):
+        if isinstance(stored, Exception):
+            results.append(stored)
+            continue
+        event_id, prev = stored
+        results.append(event_id)
+        if type_ == "broadcast":
+            selectors.forget_current_broadcast()  # this process's pages show it from the next request
+        group = audiences.group_name(audience)
+        if group in live:  # the audience's later events ride in its first message, in order
+            live[group].setdefault("then", []).append(
+                {"prev": prev or "0-0", "event": event_log.to_event(event_id, {"type": type_, "data": data_json})})
+        else:
+            live[group] = _live_message(audience, type_, data_json, event_id, prev)
+    if live:
+        try:
+            _send_loop.run(_fan_out(live))
+        except Exception:  # the events are stored; live delivery is best effort
+            log.warning("live fan-out to %s failed; sockets catch up from the stream", ", ".join(live), exc_info=True)
+    return results
+
+
+async def _fan_out(live: dict[str, dict[str, Any]]) -> None:
+    """One ``group_send`` per group, the groups concurrently; a failure is logged, never raised.
+
+    The events are stored: a socket that misses a live copy picks it up from
+    the stream at its next heartbeat or reconnect.
+    """
+    layer = get_channel_layer()
+    groups = list(live)
+    outcomes = await asyncio.gather(*(layer.group_send(group, live[group]) for group in groups),
+                                    return_exceptions=True)
+    for group, outcome in zip(groups, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            log.warning("live fan-out to %s failed; sockets catch up from the stream", group, exc_info=outcome)
 
 
 def notify(audience: str, type: str, data: dict[str, Any]) -> str | None:  # noqa: A002
     """Publish an event for ``audience``, best effort: the event id, or ``None`` (logged) if it failed."""
+    return notify_many([(audience, type, data)])[0]
+
+
+def _publish_or_error(event: tuple[str, str, dict[str, Any]]) -> str | Exception:
     try:
-        return publish_event(audience, type, data)
+        return publish_events([event])[0]
+    except Exception as exc:  # noqa: BLE001
+        return exc
+
+
+def notify_many(events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[str | None]:
+    """``notify`` for several events (``publish_events``): per event its id, or ``None`` (logged)."""
+    results: list[str | Exception]
+    try:
+        results = publish_events(events)
+    except ValueError as exc:  # a bad event (a caller's bug) refuses the whole batch: publish the others one by one
+        results = [_publish_or_error(event) for event in events] if len(events) > 1 else [exc]
     except Exception as exc:  # noqa: BLE001 - a notification must never break its caller's committed write
-        log.warning("could not notify %s of %s: %s", audiences.label(audience) if audiences.is_valid(audience)
-                    else "an invalid audience", type, exc)
-        return None
+        results = [exc] * len(events)
+    out: list[str | None] = []
+    for (audience, type_, _data), result in zip(events, results, strict=True):
+        if isinstance(result, Exception):
+            log.warning("could not notify %s of %s: %s", audiences.label(audience) if audiences.is_valid(audience)
+                        else "an invalid audience", type_, result)
+            out.append(None)
+        else:
+            out.append(result)
+    return out
 
 
 async def apublish_event(audience: str, type: str, data: dict[str, Any]) -> str:  # noqa: A002

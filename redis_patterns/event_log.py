@@ -50,7 +50,8 @@ Commands
     exclusive start (``(id``, Redis 6.2+) to replay.
 
 Round trips
-    ``append``: 1.  ``read_after`` / ``tails``: 1 for any number of streams
+    ``append``: 1.  ``append_many``: 1 for any number of events and streams
+    (pipelined; on a Cluster one per node touched).  ``read_after`` / ``tails``: 1 for any number of streams
     (pipelined; on a Cluster one per node touched).  Replay pages by
     ``page_size`` entries, one more round trip per full page.
 
@@ -67,6 +68,8 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from redis.exceptions import ResponseError
 
 _ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
@@ -106,6 +109,29 @@ def append(client: Any, scripts: Any, stream: str, event_type: str, data_json: s
     new_id, prev = scripts.call(client, "append_event", keys=[stream],
                                 args=[maxlen, ttl_seconds, event_type, data_json])
     return _s(new_id), _s(prev)
+
+
+def append_many(client: Any, scripts: Any, events: Sequence[tuple[str, str, str]], *,
+                maxlen: int, ttl_seconds: int) -> list[tuple[str, str] | Exception]:
+    """Append several ``(stream, event_type, data_json)`` events in one pipelined round trip.
+
+    One slot per event, in order: ``(id, previous id or "")``, or the error
+    that append met (a connection error is raised).  Each append is atomic
+    and the pipeline runs them in order, so two events of one stream get
+    ids in the order given and the second's previous id is the first's.
+    Not a transaction: an append that failed does not undo the others.
+    """
+    if len(events) == 1:  # no pipeline object for one (what a single publish costs)
+        stream, event_type, data_json = events[0]
+        try:
+            return [append(client, scripts, stream, event_type, data_json, maxlen=maxlen, ttl_seconds=ttl_seconds)]
+        except ResponseError as exc:
+            return [exc]
+    pipe = client.pipeline(transaction=False)
+    for stream, event_type, data_json in events:
+        scripts.queue(client, pipe, "append_event", keys=[stream], args=[maxlen, ttl_seconds, event_type, data_json])
+    return [reply if isinstance(reply, Exception) else (_s(reply[0]), _s(reply[1]))
+            for reply in scripts.execute(client, pipe, raise_on_error=False)]
 
 
 async def aappend(client: Any, scripts: Any, stream: str, event_type: str, data_json: str, *,

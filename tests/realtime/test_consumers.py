@@ -153,6 +153,10 @@ def test_a_broadcast_does_not_wait_for_the_sync_thread():
     async_to_sync(scenario)()
 
 
+def xrange_calls(client) -> int:
+    return client.info("commandstats").get("cmdstat_xrange", {}).get("calls", 0)
+
+
 async def _new_session() -> str:
     from channels.db import database_sync_to_async
 
@@ -203,6 +207,37 @@ def test_a_logged_in_user_gets_their_events_not_another_users():
         (got,) = await events(comm, 1)
         assert got["id"] == mine
         assert await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_batch_published_at_once_reaches_the_socket_in_order_each_once(raw_redis):
+    """``publish_events`` (a worker's batch of order statuses): the live copies of one audience's events go out
+    in order, so the socket delivers each once, in stream order, without a catch-up read."""
+    alice, alice_cookie = login_cookie("alice")
+    bob, _ = login_cookie("bob")
+    me, other = f"user:{alice.pk}", f"user:{bob.pk}"
+    batch = [(me, "order.status", {"order_id": 1, "status": "processing"}),
+             (other, "order.status", {"order_id": 2, "status": "processing"}),
+             (me, "order.status", {"order_id": 1, "status": "completed"}),
+             ("public", "broadcast", {"message": "Flash sale", "level": "sale"}),
+             (me, "order.status", {"order_id": 3, "status": "processing"}),
+             (me, "order.status", {"order_id": 3, "status": "failed", "failure_reason": "no items"})]
+
+    async def scenario():
+        comm = socket(session=alice_cookie)
+        assert (await connect(comm))["audience"] == me
+        reads = xrange_calls(raw_redis)
+        ids = await sync_to_async(services.publish_events, thread_sensitive=False)(batch)
+        got = await events(comm, 5)
+        assert xrange_calls(raw_redis) == reads  # each live copy followed its predecessor: no catch-up read
+        mine = [ids[i] for i, (audience, _, _) in enumerate(batch) if audience == me]
+        assert [e["id"] for e in got if e["type"] == "order.status"] == mine  # in order, none twice
+        assert [(e["order_id"], e["status"]) for e in got if e["type"] == "order.status"] == [
+            (1, "processing"), (1, "completed"), (3, "processing"), (3, "failed")]
+        assert [e["id"] for e in got if e["type"] == "broadcast"] == [ids[3]]
+        assert await comm.receive_nothing(timeout=0.3)  # not bob's, no repeats
         await comm.disconnect()
 
     async_to_sync(scenario)()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ from django.conf import settings
 
 from realtime import audiences, keys, selectors, services
 from realtime.services import publish_event
+from redis_patterns import event_log
 
 
 @pytest.mark.parametrize("audience, type_, data", [
@@ -120,3 +122,52 @@ def test_the_banner_is_read_at_most_every_two_seconds_per_process(raw_redis):
     with tracing() as second:
         selectors.broadcast_current()
     assert first.round_trip_count == 1 and second.round_trip_count == 0
+
+
+def test_publish_events_stores_a_batch_in_one_round_trip_each_audience_in_order(raw_redis):
+    """What a stream worker does for a batch of orders: every event stored, in the order given, in one
+    pipelined round trip (the live fan-out is the send loop's, not this trace's)."""
+    from redis_patterns.tracing import tracing
+
+    batch = [("user:7", "order.status", {"order_id": 1, "status": "processing"}),
+             ("user:8", "order.status", {"order_id": 2, "status": "processing"}),
+             ("user:7", "order.status", {"order_id": 1, "status": "completed"}),
+             ("user:8", "order.status", {"order_id": 2, "status": "failed", "failure_reason": "no items"})]
+    services.publish_events(batch[:1])  # loads the scripts: the first call of a process is not the point
+    raw_redis.delete(keys.events_stream("user:7"))
+    with tracing() as trace:
+        ids = services.publish_events(batch)
+    rows = [[(r["name"], r["key"]) for r in rt.describe()] for rt in trace.round_trips]
+    stored = [rt for rt in rows if any(name == "FCALL" for name, _ in rt)]
+    assert stored == [[("FCALL", keys.events_stream(a)) for a, _, _ in batch]]  # 4 appends, 1 round trip
+    # then the live fan-out: one channels-redis group_send per audience (two commands when nobody is
+    # listening), carrying that audience's events in order, the audiences side by side
+    fan_out = [name for rt in rows if rt not in stored for name, key in rt if ":asgi:group:" in key]
+    assert sorted(fan_out) == ["ZRANGE"] * 2 + ["ZREMRANGEBYSCORE"] * 2
+    assert all(isinstance(i, str) and event_log.is_event_id(i) for i in ids) and len(set(ids)) == 4
+    for audience in ("user:7", "user:8"):
+        stored = raw_redis.xrange(keys.events_stream(audience))
+        mine = [ids[i] for i, (a, _, _) in enumerate(batch) if a == audience]
+        assert [entry_id for entry_id, _ in stored] == mine
+        assert [json.loads(f["data"])["status"] for _, f in stored] == [
+            d["status"] for a, _, d in batch if a == audience]
+    assert services.publish_events([]) == []
+
+
+def test_a_bad_event_in_a_batch_refuses_the_batch_and_notify_many_publishes_the_rest(raw_redis, caplog):
+    good = ("user:7", "order.status", {"order_id": 1, "status": "completed"})
+    bad = ("user:7", "order.status", {"id": "mine"})
+    with pytest.raises(ValueError):
+        services.publish_events([good, bad])
+    assert raw_redis.dbsize() == 0  # nothing written: the batch is checked before anything is sent
+    results = services.notify_many([good, bad, good])
+    assert results[1] is None and all(event_log.is_event_id(r) for r in (results[0], results[2]))
+    assert raw_redis.xlen(keys.events_stream("user:7")) == 2
+    assert "could not notify" in caplog.text
+
+
+def test_notify_many_never_raises_when_redis_is_gone(raw_redis, redis_server, caplog):
+    redis_server.stop()
+    events = [("user:7", "order.status", {"order_id": i, "status": "completed"}) for i in range(3)]
+    assert services.notify_many(events) == [None, None, None]
+    assert caplog.text.count("could not notify") == 3
