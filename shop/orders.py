@@ -1,17 +1,18 @@
 """Order status: processing an order, and announcing each change (the writes after checkout).
 
-``order_process`` is what fulfilling an order means to the shop: pending ->
-completed | failed in one transaction, a guarded ``UPDATE ... WHERE status
-IN (pending, processing)`` so a redelivered message changes nothing, and the
-side effect (a ``Fulfilment`` row) written in the same transaction.  The shop does not know who calls it: the stream workers of
-``workers/`` do, for each entry of the ``orders`` stream.  ``order_process_many``
-does a whole batch of them in one transaction (the workers' normal path: a
-dozen statements and round trips per order become a few per batch), with the
-same guards and the same outcome per order.
+``order_process_many`` is what fulfilling orders means to the shop: each
+order pending -> completed | failed, a guarded ``UPDATE ... WHERE status IN
+(pending, processing)`` so a redelivered message changes nothing, and the side
+effect (a ``Fulfilment`` row) written in the same transaction; a whole batch
+in one transaction (the workers' normal path: the statements and round trips
+of a batch do not grow with it).  ``order_process`` is a batch of one.  The
+shop does not know who calls them: the stream workers of ``workers/`` do, for
+the entries of the ``orders`` stream.
 
 Every status change is announced after its transaction commits, through
-``realtime.services.notify`` (the one way any app tells a browser
-something), from ``status_announce`` only.
+``realtime.services.notify_many`` (the way any app tells a browser
+something), from ``status_announce_many`` only: a batch's announcements are
+stored in one round trip.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from realtime.services import notify
+from realtime.services import notify_many
 from shop.models import Fulfilment, Order, OrderItem, Product
 from shop.stock import CartLine, stock_release
 
@@ -37,10 +38,26 @@ class OrderNotFoundError(Exception):
 
 def status_announce(owner: str, order_id: int, status: str, reason: str = "") -> None:
     """Tell the order's owner its new status (best effort: never undoes or blocks a committed change)."""
-    data: dict[str, Any] = {"order_id": order_id, "status": str(status)}
-    if reason:
-        data["failure_reason"] = reason
-    notify(owner, "order.status", data)
+    status_announce_many([(owner, order_id, status, reason)])
+
+
+def status_announce_many(changes: Sequence[tuple[str, int, str, str]]) -> None:
+    """``status_announce`` for several ``(owner, order_id, status, reason)`` changes: one ``notify_many``.
+
+    Their events are stored in one round trip and each owner sees its own in
+    the order given (a batch's ``processing`` before its ``completed``).
+    """
+    events = []
+    for owner, order_id, status, reason in changes:
+        data: dict[str, Any] = {"order_id": order_id, "status": str(status)}
+        if reason:
+            data["failure_reason"] = reason
+        events.append((owner, "order.status", data))
+    notify_many(events)
+
+
+class BatchConflictError(Exception):
+    """An order of the batch changed between reading and writing it: process the batch one by one instead."""
 
 
 def order_process(*, order_id: int, consumer: str = "", message_id: str = "") -> str:
@@ -51,63 +68,45 @@ def order_process(*, order_id: int, consumer: str = "", message_id: str = "") ->
     Raises ``OrderNotFoundError`` for an unknown order (the worker retries
     it, then dead-letters it).
 
-    The database work is one transaction of three statements, whatever the
-    number of items: read the order (and whether it has items), the guarded transition
-    ``UPDATE ... WHERE status IN (pending, processing)`` (only the caller that
-    moves it does the work: a redelivery finds it done and changes nothing),
-    then the side effect (the ``Fulfilment`` row; an order with no items
-    fails, with nothing to give back).  One commit per order is what
-    lets several worker processes share PostgreSQL without queueing on each
-    other's fsyncs more than they must.  A worker killed before the commit
-    leaves the order pending: the stream redelivers it.
+    A batch of one for ``order_process_many``, so the transition lives in one
+    place: one transaction of three statements, whatever the number of items
+    (read and lock the order with whether it has items, the guarded
+    ``UPDATE ... WHERE status IN (pending, processing)``, the ``Fulfilment``
+    row).  Only the caller that moves the order does the work; a caller whose
+    guard finds it moved meanwhile (``BatchConflictError`` for a batch) was
+    beaten to it by another delivery: a duplicate.  A worker killed before the
+    commit leaves the order pending: the stream redelivers it.
 
     After the commit the owner is told ``processing`` (a worker has it) and
     then the final status, in that order.
     """
-    with transaction.atomic():
-        # the order and whether it has items: one query
-        order = (Order.objects.filter(pk=order_id).only("pk", "owner", "status")
-                 .annotate(has_items=Exists(OrderItem.objects.filter(order_id=OuterRef("pk")))).first())
-        if order is None:
-            raise OrderNotFoundError(f"order {order_id} does not exist")
-        if order.status in (Order.Status.COMPLETED, Order.Status.FAILED):
-            return "duplicate"
-        reason = "" if order.has_items else "the order has no items"
-        final = Order.Status.COMPLETED if not reason else Order.Status.FAILED
-        # The guard: only the caller that moves the order to its final status does the work.
-        changed = Order.objects.filter(pk=order.pk, status__in=(Order.Status.PENDING, Order.Status.PROCESSING)).update(
-            status=final, failure_reason=reason[:200], updated_at=timezone.now())
-        if not changed:
-            return "duplicate"
-        if final == Order.Status.COMPLETED:
-            Fulfilment.objects.create(order_id=order.pk, consumer=consumer[:100], message_id=message_id[:40])
-        owner, pk, was = order.owner, order.pk, order.status
-        if was == Order.Status.PENDING:
-            transaction.on_commit(lambda: status_announce(owner, pk, Order.Status.PROCESSING))
-        transaction.on_commit(lambda: status_announce(owner, pk, final, reason))
-    return str(final)
-
-
-class BatchConflictError(Exception):
-    """An order of the batch changed between reading and writing it: process the batch one by one instead."""
+    try:
+        (outcome,) = order_process_many([(order_id, message_id)], consumer=consumer)
+    except BatchConflictError:
+        return "duplicate"
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def order_process_many(orders: Sequence[tuple[int, str]], *, consumer: str = "") -> list[str | Exception]:
-    """Process several orders in **one** transaction; per order what ``order_process`` would return.
+    """Process several orders in **one** transaction: each order's outcome, in order.
 
     ``orders`` is ``[(order_id, message_id), ...]``.  The result has one slot
-    per order, in order: ``"completed"``, ``"failed"``, ``"duplicate"``, or an
+    per order: ``"completed"``, ``"failed"`` (no items), ``"duplicate"``
+    (already completed or failed, or named earlier in the batch), or an
     ``OrderNotFoundError`` (that order only; the others still commit).
 
-    The same transitions as ``order_process``, done for the batch at once:
+    The one home of the transition (``order_process`` is a batch of one):
     read the orders (locked: ``SELECT ... FOR UPDATE`` on PostgreSQL), one
-    guarded ``UPDATE`` for those that complete and one for those that fail,
-    one ``INSERT`` of their fulfilment rows, one commit: six statements
-    whatever the batch's size, where one by one each order takes five.  If an
-    order moved between the read and the write (the guarded ``UPDATE`` changed
-    fewer rows than it read: possible only without row locks, on SQLite), the
-    transaction rolls back and ``BatchConflictError`` asks the caller to
-    process the batch one order at a time, where each guard stands alone.
+    guarded ``UPDATE ... WHERE status IN (pending, processing)`` for those
+    that complete and one for those that fail, one ``INSERT`` of their
+    fulfilment rows, one commit: at most four statements whatever the batch's
+    size.  If an order moved between the read and the write (the guarded
+    ``UPDATE`` changed fewer rows than it read: possible only without row
+    locks), the transaction rolls back and ``BatchConflictError`` asks the
+    caller to process the batch one order at a time, where each guard stands
+    alone.
     """
     if not orders:
         return []
@@ -139,13 +138,14 @@ def order_process_many(orders: Sequence[tuple[int, str]], *, consumer: str = "")
                 raise BatchConflictError("an order of the batch changed meanwhile")
         Fulfilment.objects.bulk_create([Fulfilment(order_id=o.pk, consumer=consumer[:100],
                                                    message_id=firsts[o.pk][:40]) for o in complete])
+        changes: list[tuple[str, int, str, str]] = []  # announced together once the batch commits
         for group, final, why in ((complete, Order.Status.COMPLETED, ""), (fail, Order.Status.FAILED, reason)):
             for order in group:
-                owner, pk, was = order.owner, order.pk, order.status
-                if was == Order.Status.PENDING:
-                    transaction.on_commit(lambda owner=owner, pk=pk: status_announce(owner, pk, Order.Status.PROCESSING))
-                transaction.on_commit(lambda owner=owner, pk=pk, final=final, why=why:
-                                      status_announce(owner, pk, final, why))
+                if order.status == Order.Status.PENDING:
+                    changes.append((order.owner, order.pk, Order.Status.PROCESSING, ""))
+                changes.append((order.owner, order.pk, final, why))
+        if changes:
+            transaction.on_commit(lambda: status_announce_many(changes))
     return results
 
 

@@ -56,6 +56,7 @@ def test_streams_page_shows_groups_pending_lag_and_replays_a_dead_letter(staff_c
     assert "Replay" in page
     # the code the workers run, highlighted (Pygments marks a function's name with class "nf")
     assert '<span class="nf">order_process_many</span>' in page
+    assert '<span class="nf">publish_events</span>' in page
     assert '<span class="nf">order_batch_handler</span>' in page
 
     res = staff_client.post("/workers/streams/replay/", {"id": dead_id})
