@@ -337,9 +337,10 @@ class NotificationsConsumer(AsyncWebsocketConsumer):
         audience = self.named.get(message["audience"])  # the message carries the Redis name
         if audience is None:
             return
-        for prev, event in ((message.get("prev"), message["event"]),
-                            *((item.get("prev"), item["event"]) for item in message.get("then", ()))):
-            if not await self._live(audience, prev, event):
+        if not await self._live(audience, message.get("prev"), message["event"]):
+            return
+        for item in message.get("then", ()):
+            if not await self._live(audience, item.get("prev"), item["event"]):
                 return
 
     async def _live(self, audience: str, prev: str | None, event: dict[str, Any]) -> bool:
