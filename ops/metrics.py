@@ -39,6 +39,7 @@ Access
 
 from __future__ import annotations
 
+import glob
 import hmac
 import ipaddress
 import logging
@@ -453,12 +454,35 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class _Collector(MultiProcessCollector):
+    """``MultiProcessCollector`` that reads a still-empty file as an empty one.
+
+    prometheus-client creates a process's ``.db`` file, then sizes it: a
+    scrape between the two met a 0-byte file, and its ``struct.error`` failed
+    the whole scrape (a 500) instead of the one file; a process killed in that
+    window left the empty file behind, failing every scrape after it
+    (prometheus/client_python#1199, open).  Such a file holds nothing yet, so
+    it is left out; every other file is read as before.
+    """
+
+    def collect(self) -> Any:
+        files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if _has_header(f)]
+        return self.merge(files, accumulate=True)
+
+
+def _has_header(path: str) -> bool:
+    try:
+        return os.path.getsize(path) >= 8  # the used-bytes header that read_all_values_from_file unpacks first
+    except FileNotFoundError:  # removed meanwhile (a dead process's live gauges)
+        return False
+
+
 def exposition() -> bytes:
     """The scrape body: every process's app series (merged) and the Redis series, in the text format."""
     registry = CollectorRegistry(auto_describe=False)
     if multiprocess():
         forget_dead_processes()
-        MultiProcessCollector(registry)
+        _Collector(registry)
         body = generate_latest(registry)
     else:
         body = generate_latest(REGISTRY)
