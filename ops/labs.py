@@ -450,14 +450,25 @@ def _children() -> set[int]:
     return found
 
 
+def _resource_tracker_pids() -> set[int]:
+    from multiprocessing import resource_tracker
+
+    pid = getattr(resource_tracker._resource_tracker, "_pid", None)  # set once this process started one
+    return {pid} if isinstance(pid, int) else set()
+
+
 def _reap_children(*, keep: set[int]) -> int:
     """SIGKILL children of ours that the run started but lost track of (a belt-and-braces pass).
 
     Children that existed before the run began (``keep``) are left alone: a
-    test process's own servers, for instance.
+    test process's own servers, for instance.  So is multiprocessing's
+    resource tracker, which a lab's first ``spawn`` process starts and which
+    serves this process for the rest of its life: killed, it left the next
+    user of ``multiprocessing`` a "resource_tracker: process died
+    unexpectedly" warning and its semaphores untracked.
     """
     killed = 0
-    for pid in _children() - keep:
+    for pid in _children() - keep - _resource_tracker_pids():
         try:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 from django.core.management import call_command
@@ -56,3 +57,31 @@ def test_percentile_and_window_attribution():
     probe.samples = [(0, 10), (100, 300), (150, 300), (400, 410)]
     assert probe.latencies_ms((100, 200)) == [200 / 1e6, 150 / 1e6]  # the GETs due in the window, from when due
     assert probe.latencies_ms((350, 360)) == [10 / 1e6]  # none due: the next one stands for it
+
+
+def test_the_reaper_spares_multiprocessings_resource_tracker():
+    """A lab's first ``spawn`` process (the antipatterns probe) starts multiprocessing's resource tracker, a
+    child of this process that serves it for good; the end-of-run reaper of stray children killed it, and the
+    next ``multiprocessing`` user in the process warned "resource_tracker: process died unexpectedly"."""
+    import multiprocessing
+    import subprocess
+    import warnings
+    from multiprocessing import resource_tracker
+
+    from ops import labs
+
+    multiprocessing.get_context("spawn").Lock()  # a named semaphore: the tracker runs from here on
+    tracker = resource_tracker._resource_tracker._pid
+    assert tracker in labs._children()
+    stray = subprocess.Popen(["sleep", "30"])
+    try:
+        # as if both had started during a lab run
+        assert labs._reap_children(keep=labs._children() - {tracker, stray.pid}) == 1
+        assert not os.path.exists(f"/proc/{stray.pid}")
+        os.kill(tracker, 0)  # still there
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            resource_tracker.ensure_running()  # no "died unexpectedly" warning
+    finally:
+        if stray.poll() is None:
+            stray.kill()
