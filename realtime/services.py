@@ -114,13 +114,17 @@ def broadcast_check(data: dict[str, Any]) -> None:
             raise ValueError(f"duration_s: whole seconds from 10 to {EVENT_TTL_SECONDS}")
 
 
+def _live_item(type: str, data_json: str, event_id: str, prev: str) -> dict[str, Any]:
+    """One event of a live message, with the id before it in its stream (``NotificationsConsumer._live``)."""
+    return {"prev": prev or "0-0", "event": event_log.to_event(event_id, {"type": type, "data": data_json})}
+
+
 def _live_message(audience: str, type: str, data_json: str, event_id: str, prev: str) -> dict[str, Any]:
     return {
         "type": LIVE_MESSAGE_TYPE,
         # Channel-layer messages sit in Redis until delivered: the audience's Redis name, never a session key.
         "audience": audiences.redis_name(audience),
-        "prev": prev or "0-0",
-        "event": event_log.to_event(event_id, {"type": type, "data": data_json}),
+        **_live_item(type, data_json, event_id, prev),
     }
 
 
@@ -176,8 +180,7 @@ def publish_events(events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[st
             selectors.forget_current_broadcast()  # this process's pages show it from the next request
         group = audiences.group_name(audience)
         if group in live:  # the audience's later events ride in its first message, in order
-            live[group].setdefault("then", []).append(
-                {"prev": prev or "0-0", "event": event_log.to_event(event_id, {"type": type_, "data": data_json})})
+            live[group].setdefault("then", []).append(_live_item(type_, data_json, event_id, prev))
         else:
             live[group] = _live_message(audience, type_, data_json, event_id, prev)
     if live:
