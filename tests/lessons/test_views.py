@@ -27,6 +27,10 @@ def test_pipelining_demo_counts_round_trips(client):
     assert (rows["pipeline"]["commands"], rows["pipeline"]["round_trips"]) == (20, 1)
     assert (rows["MGET"]["commands"], rows["MGET"]["round_trips"]) == (1, 1)
     assert all(r["values_ok"] for r in rows.values())
+    # the chart scales to the slowest strategy, whichever it was this time: no bar is wider than its row
+    bars = [r["bar_pct"] for r in rows.values()]
+    assert max(bars) == 100 and min(bars) >= 0
+    assert all(f"--w: {r['bar_pct']}%" in response.content.decode() for r in rows.values())
     # and the page shows its own code, read from the module
     html = response.content.decode()
     assert "<figcaption>redis_patterns/roundtrips.py</figcaption>" in html
