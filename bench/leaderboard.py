@@ -7,7 +7,8 @@ command, 20 commands a pipeline, with a progress bar), then measure
 alternating blocks (GET, op, op, GET, ...) of ``--calls`` calls of:
 
 - ``top-10``: ``selectors.board_top(limit=10)`` (one ``ZRANGE ... REV WITHSCORES``)
-- ``rank``: ``selectors.board_player(around=0)`` (``ZREVRANK`` + ``ZSCORE``, one write)
+- ``rank``: ``selectors.board_player(around=0)`` (``ZREVRANK ... WITHSCORE`` where the server has it,
+  Redis and Valkey 7.2+; else ``ZREVRANK`` + ``ZSCORE`` in one write)
 - ``around-me``: ``selectors.board_player(around=5)`` (one script: rank, then the range)
 - ``around-me, two calls``: ``ZREVRANK`` then ``ZREVRANGE`` from the client (the "before" half,
   two round trips), for comparison

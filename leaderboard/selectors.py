@@ -5,7 +5,8 @@ directly (``roundtrips.direct_call``; no pipeline object), their rows built as
 tuples (``Entry`` is a ``NamedTuple``): the hot path costs about a ``GET``.
 
 - top N / a page: one ``ZRANGE ... REV`` (`ZRANGE <https://redis.io/docs/latest/commands/zrange/>`_);
-- a player's rank: ``ZREVRANK`` and ``ZSCORE`` pipelined;
+- a player's rank: ``ZREVRANK ... WITHSCORE``, one command, where the server has it (Redis and
+  Valkey 7.2+; ``redis_patterns.zrank``), else ``ZREVRANK`` and ``ZSCORE`` pipelined;
 - a player's rank and neighbours: one script (``lua/around_me.lua``: ``ZREVRANK`` then
   ``ZREVRANGE`` around it, atomically);
 - weekly view: the build-if-missing script and the read, pipelined (still one round trip);
@@ -40,6 +41,7 @@ from leaderboard.boards import (
     parse_week,
     week_ttl,
 )
+from redis_patterns import zrank
 from redis_patterns.roundtrips import direct_call, direct_pipeline
 from redis_patterns.scripts import loader
 
@@ -182,9 +184,10 @@ def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | N
         raise InvalidInput("invalid_around", f"around must be 0-{MAX_AROUND}")
     client = get_redis()
     if around == 0:
-        # rank alone needs no script: ZREVRANK and ZSCORE pipelined are one round trip
+        # rank alone needs no script: one command where the server has ZREVRANK ... WITHSCORE
+        # (Redis/Valkey 7.2+, redis_patterns.zrank), else ZREVRANK and ZSCORE pipelined: one round trip
         if not _needs_prepare(ref):
-            rank, score = direct_pipeline(client, [("ZREVRANK", ref.key, player), ("ZSCORE", ref.key, player)])
+            found = zrank.rev_rank_with_score(client, ref.key, player)
         else:
             skip = 0
 
@@ -195,11 +198,12 @@ def board_player(ref: BoardRef, *, player: str, around: int = 0) -> Standing | N
                 pipe.zscore(ref.key, player)
 
             rank, score = loader("leaderboard").run_pipeline(client, build_rank)[skip:]
-        if isinstance(rank, Exception):
-            raise rank
-        if rank is None or score is None:
+            if isinstance(rank, Exception):
+                raise rank
+            found = None if rank is None or score is None else (rank, score)
+        if found is None:
             return None
-        entry = Entry(rank + 1, player, _score(ref, score))
+        entry = Entry(found[0] + 1, player, _score(ref, found[1]))
         return Standing(player, entry.rank, entry.score, [entry])
     if _needs_prepare(ref):
         skip = 0

@@ -542,8 +542,8 @@ SECTIONS: tuple[Section, ...] = (
         about="Valkey, the BSD-licensed fork of Redis 7.2, and when to pick it. The same code runs on both, and "
               "the suite proves it on every CI run.",
         pages=(
-            replace(WHATS_NEW, covers="13", note="which features need Redis 7.4 or Valkey 9, and the fallback "
-                    "elsewhere"),
+            replace(WHATS_NEW, covers="13", note="which features need Redis 7.2/7.4 or Valkey 7.2/9, and the "
+                    "fallback elsewhere"),
             Page("shop:modules", covers="13", note="no Redis Stack modules on Valkey: the page says which fallback "
                  "runs"),
         ),
@@ -553,7 +553,7 @@ SECTIONS: tuple[Section, ...] = (
             Command("docker compose -f compose.yaml -f compose.valkey.yaml up", "the full stack on Valkey 9.1"),
         ),
         code=(Code("scripts/test_servers.py"), Code("redis_patterns/servers.py"), Code("compose.valkey.yaml"),
-              Code("redis_patterns/hashttl.py", "lessons:whats_new")),
+              Code("redis_patterns/hashttl.py", "lessons:whats_new"), Code("redis_patterns/zrank.py", "lessons:whats_new")),
         tests=("tests/redis_patterns/test_servers.py", "tests/test_redis_harness.py"),
         left_out=(
             LeftOut("managed services (ElastiCache, Memorystore)",

@@ -240,7 +240,9 @@ def ratelimit_timeline(pattern: str) -> tuple[list[dict[str, Any]], Trace]:
 
 def whats_new_status() -> dict[str, Any]:
     """The server this site runs on, and which path each feature of ``lessons.whatsnew`` takes on it."""
-    from redis_patterns import hashttl
+    from leaderboard import keys as leaderboard_keys
+    from leaderboard.boards import BOARDS
+    from redis_patterns import hashttl, zrank
     from shop import keys as shop_keys
 
     client = get_redis()
@@ -248,12 +250,20 @@ def whats_new_status() -> dict[str, Any]:
     name = str(info.get("server_name") or "redis")
     version = str(info.get(f"{name}_version") or info.get("redis_version", "?"))
     field_ttl = hashttl.supported(client, shop_keys.switches_key())
+    # found out as the leaderboard's first rank read does: by asking (read-only) for a rank on its board
+    rank_with_score = zrank.supported(client)
+    if rank_with_score is None:
+        zrank.rev_rank_with_score(client, leaderboard_keys.best_key(next(iter(BOARDS))), "probe")
+        rank_with_score = bool(zrank.supported(client))
     cluster = redis_config().mode == "cluster"
     return {
         "server": f"{name.capitalize()} {version}",
         "status": {
             "hash-field-ttl": {"available": field_ttl,
                                "path": "per field (HEXPIRE)" if field_ttl else "whole-key TTL (fallback)"},
+            "zrank-withscore": {"available": rank_with_score,
+                                "path": "one command (WITHSCORE)" if rank_with_score
+                                else "ZREVRANK + ZSCORE pipelined (fallback)"},
             "client-tracking": {"available": not cluster,
                                 "path": "tracking tiers on" if not cluster else "plain reads (Cluster)"},
         },

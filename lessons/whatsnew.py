@@ -66,6 +66,23 @@ FEATURES: tuple[ServerFeature, ...] = (
         docs="https://redis.io/docs/latest/commands/hexpire/",
     ),
     ServerFeature(
+        key="zrank-withscore",
+        name="A member's rank and score in one command",
+        commands=("ZREVRANK … WITHSCORE", "ZRANK … WITHSCORE"),
+        redis="7.2",
+        valkey="7.2",
+        summary="ZRANK and ZREVRANK answer [rank, score] (nil when the member is absent), read from one state of "
+                "the set. Replaces ZREVRANK + ZSCORE: two commands, and a write can land between them.",
+        uses=(
+            Use("Leaderboard: a player's rank and points (GET /api/leaderboards/<board>/players/<player>, "
+                "around=0)", "leaderboard:game", "redis_patterns/zrank.py, leaderboard/selectors.py (board_player)"),
+        ),
+        detection="Tried on each client's first rank read: an older server answers \"wrong number of "
+                  "arguments\", and the client is remembered as one without it.",
+        fallback="ZREVRANK and ZSCORE pipelined: the same answer in the same one round trip, two commands.",
+        docs="https://redis.io/docs/latest/commands/zrevrank/",
+    ),
+    ServerFeature(
         key="client-tracking",
         name="Server-assisted client-side caching",
         commands=("CLIENT TRACKING", "HELLO 3"),

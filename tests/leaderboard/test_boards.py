@@ -300,3 +300,20 @@ def test_the_permanent_views_keep_at_most_max_players(raw_redis, monkeypatch):
     low = services.score_submit(board=B, player="p9", points=1, now=at())  # below the bound: dropped at once
     assert (low.best_rank, low.best) == (4, 1)
     assert raw_redis.zcard(keys.best_key(B)) == 3 and raw_redis.zscore(keys.best_key(B), "p9") is None
+
+
+def test_a_rank_read_is_one_round_trip_and_one_command_where_the_server_has_withscore(server_info):
+    from redis_patterns import zrank
+
+    services.score_submit(board=B, player="a", points=10, now=at())
+    services.score_submit(board=B, player="b", points=20, now=at())
+    ref = selectors.board_ref(board=B)
+    zrank.forget()
+    selectors.board_player(ref, player="a", around=0)  # the first read finds out what the server takes
+    with tracing() as trace:
+        standing = selectors.board_player(ref, player="a", around=0)
+    assert (standing.rank, standing.score, standing.around) == (2, 10, [selectors.Entry(2, "a", 10)])
+    assert selectors.board_player(ref, player="nobody", around=0) is None
+    withscore = server_info.version >= (7, 2)  # Redis and Valkey alike
+    assert trace.round_trip_count == 1
+    assert trace.command_count == (1 if withscore else 2)

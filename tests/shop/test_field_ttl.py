@@ -120,6 +120,8 @@ def test_whats_new_page_says_which_path_runs_here(client, products, server_info)
     assert "Hash-field expiry" in page and "Server-assisted client-side caching" in page
     expected = "per field (HEXPIRE)" if has_field_ttl(server_info) else "whole-key TTL (fallback)"
     assert f'data-feature="hash-field-ttl">{expected}<' in page
+    rank = "one command (WITHSCORE)" if server_info.version >= (7, 2) else "ZREVRANK + ZSCORE pipelined (fallback)"
+    assert f'data-feature="zrank-withscore">{rank}<' in page and "A member&#x27;s rank and score in one command" in page
     assert f'id="server-label">{server_info.name} {".".join(map(str, server_info.version))}<' in page
     client.post("/api/cart/items", data=json.dumps({"product_id": products[0].pk, "quantity": 2}),
                 content_type="application/json")
