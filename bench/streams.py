@@ -222,6 +222,11 @@ def _cpu_ticks(pids) -> dict[int, int]:
     return out
 
 
+def _spent_ms(before: dict[int, int], after: dict[int, int], pids) -> float:
+    """CPU milliseconds ``pids`` used between two ``_cpu_ticks`` readings (a process absent before: all of it)."""
+    return sum(after.get(pid, 0) - before.get(pid, 0) for pid in pids) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def _db_backends() -> list[int]:
     """The PostgreSQL server processes serving this database's other connections (none on SQLite)."""
     from django.db import connection
@@ -258,7 +263,6 @@ def bench_processes(env: dict[str, str], orders: int, rounds: int, redis_pid: in
     from workers import keys
 
     client = get_redis()
-    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
     rates: dict[int, list[float]] = {k: [] for k in counts}
     cpu: dict[int, list[dict[str, float]]] = {k: [] for k in counts}  # ms per order, by process kind
     for rnd in range(rounds):
@@ -288,11 +292,10 @@ def bench_processes(env: dict[str, str], orders: int, rounds: int, redis_pid: in
                 if done != orders:
                     raise RuntimeError(f"{k} worker(s) acknowledged {orders} entries but {done} orders are completed")
                 rates[k].append(orders / wall)
-                used = {kind: sum(after.get(pid, 0) - before.get(pid, 0) for pid in pids) * tick_ms / orders
-                        for kind, pids in kinds.items()}
+                used = {kind: _spent_ms(before, after, pids) / orders for kind, pids in kinds.items()}
                 used["this process"] = own * 1000 / orders
                 used["cores busy"] = sum(used.values()) * orders / 1000 / wall
-                used["loops"] = sum(after.get(pid, 0) - before.get(pid, 0) for pid in loops) * tick_ms / 1000 / wall
+                used["loops"] = _spent_ms(before, after, loops) / 1000 / wall
                 cpu[k].append(used)
             finally:
                 _stop(procs)

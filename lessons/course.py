@@ -553,7 +553,8 @@ SECTIONS: tuple[Section, ...] = (
             Command("docker compose -f compose.yaml -f compose.valkey.yaml up", "the full stack on Valkey 9.1"),
         ),
         code=(Code("scripts/test_servers.py"), Code("redis_patterns/servers.py"), Code("compose.valkey.yaml"),
-              Code("redis_patterns/hashttl.py", "lessons:whats_new"), Code("redis_patterns/zrank.py", "lessons:whats_new")),
+              Code("redis_patterns/hashttl.py", "lessons:whats_new"), Code("redis_patterns/zrank.py", "lessons:whats_new"),
+              Code("redis_patterns/perclient.py", "lessons:whats_new")),
         tests=("tests/redis_patterns/test_servers.py", "tests/test_redis_harness.py"),
         left_out=(
             LeftOut("managed services (ElastiCache, Memorystore)",

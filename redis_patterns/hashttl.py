@@ -41,19 +41,19 @@ Round trips
 from __future__ import annotations
 
 import re
-import threading
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from redis.exceptions import ResponseError
 
+from redis_patterns.perclient import PerClient
+
 #: What ``HTTL``/``HEXPIRE`` answer per field instead of a time.
 NO_SUCH_FIELD = -2
 NO_TTL = -1
 
-_lock = threading.Lock()
-_known: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+#: Per client: whether its server has hash-field TTL (``redis_patterns.perclient``).
+_known: PerClient[bool] = PerClient()
 
 
 _UNKNOWN = re.compile(r"unknown (redis |valkey )?command", re.IGNORECASE)
@@ -72,8 +72,7 @@ def supported(client: Any, probe_key: str) -> bool:
         probe_key: a key the caller is about to use (on a Cluster the probe
             goes to its node); never written.
     """
-    with _lock:
-        known = _known.get(client)
+    known = _known.get(client)
     if known is not None:
         return known
     try:
@@ -83,18 +82,13 @@ def supported(client: Any, probe_key: str) -> bool:
         if not is_unknown_command(exc):
             raise
         answer = False
-    with _lock:
-        _known[client] = answer
+    _known.set(client, answer)
     return answer
 
 
 def forget(client: Any | None = None) -> None:
     """Probe again next time (for ``client``, or for every client)."""
-    with _lock:
-        if client is None:
-            _known.clear()
-        else:
-            _known.pop(client, None)
+    _known.forget(client)
 
 
 def expire_fields(pipe: Any, key: str, seconds: int, fields: Sequence[str | int]) -> None:

@@ -36,17 +36,15 @@ Round trips
 from __future__ import annotations
 
 import re
-import weakref
 from typing import Any
 
 from redis.exceptions import ResponseError
 
+from redis_patterns.perclient import PerClient
 from redis_patterns.roundtrips import direct_call, direct_pipeline
 
-#: Per client (by ``id``): ``True`` once ``WITHSCORE`` worked, ``False`` once it was refused (absent: not
-#: tried yet).  A plain dict, each entry removed when its client is collected: a ``WeakKeyDictionary``
-#: lookup builds a weak reference each time, a microsecond on the hot path this module exists to shorten.
-_known: dict[int, bool] = {}
+#: Per client: ``True`` once ``WITHSCORE`` worked, ``False`` once it was refused (``None``: not tried yet).
+_known: PerClient[bool] = PerClient()
 
 #: What a server without the option answers (Redis 7.0: the command takes exactly two arguments there).
 _REFUSED = re.compile(r"wrong number of arguments|syntax error", re.IGNORECASE)
@@ -54,22 +52,12 @@ _REFUSED = re.compile(r"wrong number of arguments|syntax error", re.IGNORECASE)
 
 def supported(client: Any) -> bool | None:
     """Whether ``client``'s server took ``WITHSCORE``; ``None`` before the first call tried it."""
-    return _known.get(id(client))
+    return _known.get(client)
 
 
 def forget(client: Any = None) -> None:
     """Try ``WITHSCORE`` again on the next call (for ``client``, or for every client)."""
-    if client is None:
-        _known.clear()
-    else:
-        _known.pop(id(client), None)
-
-
-def _remember(client: Any, withscore: bool) -> None:
-    key = id(client)
-    if key not in _known:  # forgotten with the client, so a later client at the same address starts afresh
-        weakref.finalize(client, _known.pop, key, None)
-    _known[key] = withscore
+    _known.forget(client)
 
 
 def rev_rank_with_score(client: Any, key: str, member: str) -> tuple[int, str] | None:
@@ -78,17 +66,17 @@ def rev_rank_with_score(client: Any, key: str, member: str) -> tuple[int, str] |
     The score is the server's reply as is (a string with ``decode_responses``):
     the caller knows how its scores are encoded.
     """
-    known = _known.get(id(client))
+    known = _known.get(client)
     if known is not False:
         try:
             reply = direct_call(client, "ZREVRANK", key, member, "WITHSCORE")
         except ResponseError as exc:
             if not _REFUSED.search(str(exc)):
                 raise
-            _remember(client, False)
+            _known.set(client, False)
         else:
             if known is None:
-                _remember(client, True)
+                _known.set(client, True)
             return None if reply is None else (reply[0], reply[1])
     rank, score = direct_pipeline(client, [("ZREVRANK", key, member), ("ZSCORE", key, member)])
     for reply in (rank, score):

@@ -42,12 +42,12 @@ def test_detection_matches_the_server_and_is_tried_once(client, server_info):
         assert (_calls(client, "zrevrank"), _calls(client, "zscore")) == (6, 6)
 
 
-def test_both_paths_give_the_same_answers(client, monkeypatch):
+def test_both_paths_give_the_same_answers(client):
     # ties (b, c at 7) rank in reverse lexicographic order; an absent member is None
     expected = {"c": (0, "7"), "b": (1, "7"), "a": (2, "5"), "d": (3, "1"), "nobody": None}
     first = {m: zrank.rev_rank_with_score(client, "t:board", m) for m in expected}
     assert first == expected
-    monkeypatch.setitem(zrank._known, id(client), False)  # the fallback, whatever this server has
+    zrank._known.set(client, False)  # the fallback, whatever this server has (the fixture forgets it)
     assert {m: zrank.rev_rank_with_score(client, "t:board", m) for m in expected} == expected
     assert zrank.rev_rank_with_score(client, "t:missing-key", "a") is None
 
@@ -60,8 +60,8 @@ def test_a_wrong_type_is_raised_and_not_taken_for_an_old_server(client, server_i
     assert zrank.supported(client) is has_withscore(server_info)
 
 
-def test_forget_tries_again(client, server_info, monkeypatch):
-    monkeypatch.setitem(zrank._known, id(client), False)
+def test_forget_tries_again(client, server_info):
+    zrank._known.set(client, False)
     zrank.forget(client)
     assert zrank.supported(client) is None
     zrank.rev_rank_with_score(client, "t:board", "a")
@@ -74,8 +74,8 @@ def test_a_client_that_is_gone_leaves_nothing_behind(redis_server):
     c = redis.Redis(host=redis_server.host, port=redis_server.port, decode_responses=True)
     zrank.rev_rank_with_score(c, "t:board", "a")
     key = id(c)
-    assert key in zrank._known
+    assert zrank._known.holds(key)
     c.close()
     del c
     gc.collect()
-    assert key not in zrank._known
+    assert not zrank._known.holds(key)

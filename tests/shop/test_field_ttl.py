@@ -79,7 +79,7 @@ def has_field_ttl_server() -> bool:
 
 def test_a_server_that_lost_the_feature_is_detected_again(products):
     """Told the server has it when it does not (a failover to an older one): the line is added once, detected again."""
-    hashttl._known[get_redis()] = True  # what a process that started on a newer server remembers
+    hashttl._known.set(get_redis(), True)  # what a process that started on a newer server remembers
     assert checkout.cart_add(owner="session:failover", product_id=products[0].pk, quantity=2) == 2
     assert selectors.cart_items(owner="session:failover") == [{"product_id": products[0].pk, "quantity": 2}]
     assert hashttl.supported(get_redis(), keys.cart("session:failover")) is has_field_ttl_server()
