@@ -100,7 +100,11 @@ def test_lab_cluster(tmp_path):
 
 
 def test_lab_stampede(tmp_path):
-    result, _ = run_lab("stampede", "--users", "100", "--requests", "600", "--workers", "2", var_dir=tmp_path)
+    # A freshness shorter than a run (0.7-0.9 s here, 2+ s on a loaded machine), so every run sees the key expire
+    # under load. With the default 1 s, a fast run ended before the first expiry and the naive side's loads came
+    # from its cold start alone: a CI run under load once got 1 naive load against 2 protected.
+    result, _ = run_lab("stampede", "--users", "100", "--requests", "600", "--workers", "2", "--fresh", "0.5",
+                        "--load-ms", "50", var_dir=tmp_path)
     runs = result["data"]["runs"]
     protected = next(r for r in runs if r["protect"])
     naive = next(r for r in runs if not r["protect"])
