@@ -102,10 +102,10 @@ def test_lab_cluster(tmp_path):
 def test_lab_stampede(tmp_path):
     # A naive cache sends about (request rate x load time) loads per expiry, the protected one 1. With a 50 ms
     # load, a CI run got 4 naive loads against 5 protected (XFetch refreshes early): most likely the machine was
-    # so starved (the other test worker busy) that it served too few requests per second for the naive
-    # side to make more than 1 load per expiry. A 300 ms load
-    # keeps the naive side several loads per expiry even at 20 requests/s; with 12 busy loops at nice 0 on
-    # 2 cores it measured 70-78 naive against 9-10 protected (66-155 against 3 unloaded).
+    # so starved (the other test worker busy) that it served too few requests per second for the naive side to
+    # make more than 1 load per expiry. A 300 ms load keeps the naive side several loads per expiry even at 20
+    # requests/s; with 12 busy loops at nice 0 on 2 cores it measured 70-78 naive loads against 9-10 protected
+    # (66-155 against 3 on an unloaded machine).
     result, _ = run_lab("stampede", "--users", "100", "--requests", "600", "--workers", "2", "--fresh", "1",
                         "--load-ms", "300", var_dir=tmp_path)
     runs = result["data"]["runs"]
