@@ -216,60 +216,47 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
         time.sleep(interval)
 
 
-_TIMED = (("config.redis", "_HEALTH_TTL"), ("shop.caching", "SWITCHES_TTL"),
-          ("realtime.selectors", "BROADCAST_MEMO_SECONDS"))
+_TIMED = ("config.redis._HEALTH_TTL", "shop.caching.SWITCHES_TTL", "realtime.selectors.BROADCAST_MEMO_SECONDS")
 
 
-def refresh_timed_caches() -> None:
-    """Refresh now what a process re-reads from Redis every two seconds, and hold it for the rest of the test.
+@pytest.fixture
+def refresh_timed_caches(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """A function that refreshes now what a process re-reads from Redis every two seconds, and holds it.
 
     Every page's banners ask ``cached_redis_health`` (a PING at most every two
     seconds per process) and ``realtime.selectors.broadcast_current`` (an
     XREVRANGE at most every two seconds), and the shop's reads ask
     ``caching.switches()`` (an HGETALL at most every two seconds). A test that
-    counts a page's commands calls this just before the request it counts:
+    counts a page's commands calls it just before the request it counts:
     otherwise the count depends on how long ago another test in the same
     process read them (one command and one round trip more or not: the Valkey
     run once counted "8 cmds, 3 rtt" for 7, 2; a Redis Stack run "23 cmds, 4
     rtt" for 22, 3, the extra one the broadcast's XREVRANGE, which this did not
-    refresh then). The three stay fresh until the test ends
-    (``_timed_caches_restored`` puts their two seconds back), so a slow machine
-    cannot let one fall due between the refresh and the page; a test that needs
-    a new read still calls the ``forget_*`` function.
+    refresh then). The three stay fresh until the test ends (``monkeypatch``
+    puts their two seconds back), so a slow machine cannot let one fall due
+    between the refresh and the page; a test that needs a new read still calls
+    the ``forget_*`` function.
     """
-    import importlib
-
     from config.redis import cached_redis_health, forget_redis_health
     from realtime import selectors as realtime_selectors
     from shop import caching
 
-    for module, name in _TIMED:
-        _held.setdefault((module, name), getattr(importlib.import_module(module), name))
-        setattr(importlib.import_module(module), name, float("inf"))
-    forget_redis_health()
-    cached_redis_health()
-    caching.forget_switches()
-    caching.switches()
-    realtime_selectors.forget_current_broadcast()
-    realtime_selectors.broadcast_current()
+    def refresh() -> None:
+        for target in _TIMED:
+            monkeypatch.setattr(target, float("inf"))
+        forget_redis_health()
+        cached_redis_health()
+        caching.forget_switches()
+        caching.switches()
+        realtime_selectors.forget_current_broadcast()
+        realtime_selectors.broadcast_current()
 
-
-_held: dict[tuple[str, str], float] = {}
+    return refresh
 
 
 def round_trips(response) -> list[list[str]]:
     """The command names of each round trip a test-client response's request sent: a count assertion's message."""
     return [[c[0] for c in rt.commands] for rt in response.wsgi_request.redis_trace.round_trips]
-
-
-@pytest.fixture(autouse=True)
-def _timed_caches_restored() -> Iterator[None]:
-    yield
-    import importlib
-
-    while _held:
-        (module, name), value = _held.popitem()
-        setattr(importlib.import_module(module), name, value)
 
 
 # --- live ASGI server -------------------------------------------------------------------

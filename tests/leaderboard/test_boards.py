@@ -12,7 +12,7 @@ from leaderboard import keys, selectors, services
 from leaderboard.boards import BOARD_MAX_POINTS, InvalidInput, UnknownBoard
 from leaderboard.tasks import archive_daily_boards
 from redis_patterns.tracing import tracing
-from tests.conftest import refresh_timed_caches, round_trips
+from tests.conftest import round_trips
 
 B = "reaction"
 MON = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)  # a Monday (ISO week 2026-W48)
@@ -234,7 +234,7 @@ def test_seed_command_is_idempotent(raw_redis):
 
 
 @pytest.mark.django_db
-def test_the_game_page_reads_the_top_10_and_the_archive_in_one_round_trip(client):
+def test_the_game_page_reads_the_top_10_and_the_archive_in_one_round_trip(client, refresh_timed_caches):
     from django.utils import timezone
 
     now = timezone.now()

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from shop import browsing, keys, services, visitors
 from shop.models import Product
-from tests.conftest import refresh_timed_caches, round_trips
+from tests.conftest import round_trips
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,8 @@ def test_top_products_today_counts_views_and_replaces_order_by_view_count(client
     assert raw_redis.exists(keys.product_key(catalog[20].pk)) == 0
 
 
-def test_the_shop_home_reads_top_and_counts_the_visit_in_its_list_round_trip(client, catalog):
+def test_the_shop_home_reads_top_and_counts_the_visit_in_its_list_round_trip(client, catalog,
+                                                                             refresh_timed_caches):
     from shop import caching
     from tests.conftest import wait_for
 

@@ -10,7 +10,7 @@ from django.test import Client
 
 from shop import checkout, keys, stock
 from shop.models import Category, Order, OrderItem, Product
-from tests.conftest import refresh_timed_caches, round_trips
+from tests.conftest import round_trips
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_only_n_left_comes_from_the_reservation_hash(client, product, raw_redis)
     assert "Sold out" in html and 'id="add-to-cart"' not in html
 
 
-def test_stock_cart_and_cache_read_share_one_round_trip(client, product):
+def test_stock_cart_and_cache_read_share_one_round_trip(client, product, refresh_timed_caches):
     add(client, product, 2)
     client.get(f"/shop/products/{product.pk}/")  # a miss: loads the entry
     refresh_timed_caches()

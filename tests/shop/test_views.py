@@ -11,12 +11,12 @@ from django.test.utils import CaptureQueriesContext
 
 from shop import keys, selectors
 from shop.models import Category, Product
-from tests.conftest import refresh_timed_caches, round_trips
+from tests.conftest import round_trips
 
 pytestmark = pytest.mark.django_db
 
 
-def test_product_page_miss_then_hit_in_one_round_trip(client, catalog, raw_redis):
+def test_product_page_miss_then_hit_in_one_round_trip(client, catalog, raw_redis, refresh_timed_caches):
     product = catalog[0]
     url = f"/shop/products/{product.pk}/"
     first = client.get(url)
@@ -174,7 +174,8 @@ def test_an_invalid_staff_price_re_renders_the_form_with_the_message(staff_clien
     assert Product.objects.get(pk=pid).price == before
 
 def test_a_list_page_is_one_round_trip_once_the_generation_is_local(client, catalog, raw_redis,
-                                                                     django_capture_on_commit_callbacks):
+                                                                     django_capture_on_commit_callbacks,
+                                                                     refresh_timed_caches):
     from shop import caching, services
     from tests.conftest import wait_for
 

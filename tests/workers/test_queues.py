@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from redis_patterns.queues import now_ms
-from tests.conftest import refresh_timed_caches, round_trips
+from tests.conftest import round_trips
 from workers import keys, queues, tasks
 from workers.models import FencedWriteAttempt
 from workers.queues import AlreadyDone, AlreadyRunning, run_once
@@ -198,7 +198,7 @@ def test_run_once_concurrent_delivery_waits_and_failure_allows_a_retry(r):
     assert ran == [True], "a failed run releases its claim so a retry can do the work"
 
 
-def test_queues_page_reads_everything_in_one_round_trip(client):
+def test_queues_page_reads_everything_in_one_round_trip(client, refresh_timed_caches):
     client.get(reverse("workers:queues"))  # loads the scripts, opens the connection
     refresh_timed_caches()  # the site's periodic reads (health PING, broadcast banner) are not the page's
     response = client.get(reverse("workers:queues"))
