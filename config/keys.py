@@ -22,8 +22,6 @@ declare("rl:fixed_window_plain:<rule>:{<subject>}:<window>", type="string",
         writer="redis_patterns.ratelimit.PlainFixedWindow", builder="redis_patterns.ratelimit.PlainFixedWindow.keys")
 declare("rl:sliding_log:<rule>:{<subject>}", type="zset", ttl="the period after the newest entry (same script)",
         writer="lua/ratelimit_sliding_log.lua", builder=_LIMITER)
-declare("rl:sliding_log:<rule>:{<subject>}:seq", type="string", ttl="as the log", writer="lua/ratelimit_sliding_log.lua",
-        builder=_LIMITER)
 declare("rl:sliding_window:<rule>:{<subject>}", type="hash", ttl="two windows (same script)",
         writer="lua/ratelimit_sliding_window.lua", builder=_LIMITER)
 declare("rl:token_bucket:<rule>:{<subject>}", type="hash", ttl="the time to refill (same script)",

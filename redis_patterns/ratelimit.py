@@ -26,13 +26,16 @@ The algorithms (``limit`` units per ``period``):
     one period** across an edge (the demo page shows it).  Cheapest state:
     one small hash (`HSET <https://redis.io/docs/latest/commands/hset/>`_ +
     `PEXPIRE <https://redis.io/docs/latest/commands/pexpire/>`_ in the same
-    script, the "INCR with its TTL in the same round trip" idea).
+    script, the "INCR with its TTL in the same round trip" idea).  The TTL is
+    set by a window's first write and outlives the window, so the writes after
+    it are an ``HSET`` alone (the sliding-window counter does the same).
 ``sliding_log`` -- a sorted set with one entry per admitted unit, scored by time
     (`ZREMRANGEBYSCORE <https://redis.io/docs/latest/commands/zremrangebyscore/>`_,
     `ZCARD <https://redis.io/docs/latest/commands/zcard/>`_,
     `ZADD <https://redis.io/docs/latest/commands/zadd/>`_).  Guarantee: exact --
     never more than ``limit`` in *any* interval of length ``period``.  Cost:
-    memory grows with ``limit`` (one entry per admitted unit, ~50-60 B each).
+    memory grows with ``limit``: one entry per admitted unit, about 20 B each
+    while the log is a listpack (up to 128 entries), about 100-115 B above.
 ``sliding_window`` -- the sliding-window counter: the previous aligned window's
     count weighted by how much of it still overlaps the sliding window, plus the
     current count.  Guarantee: approximate; exact when requests in the previous
@@ -59,10 +62,9 @@ The algorithms (``limit`` units per ``period``):
     request is counted (see the class for both).  Not in ``ALGORITHMS`` (the
     five scripts the demo page charts); a rule may name it.
 
-State per subject is one hash (two keys for the sliding log: the log and its
-member sequence, which share a ``{hash tag}`` so the script runs on Redis
-Cluster).  Every write sets its TTL in the same script, so an idle subject's
-keys disappear by themselves.  Subjects are user input: they are put inside
+State per subject is one key (a hash; a sorted set for the sliding log), so
+every script runs on Redis Cluster.  Every write sets its TTL in the same
+script, so an idle subject's key disappears by itself.  Subjects are user input: they are put inside
 the hash tag and, unless they are short and plain (``[A-Za-z0-9_.:@-]``),
 replaced by a SHA-256 digest, so they can never break out of the tag or the
 key name.
@@ -158,7 +160,6 @@ class RateLimiter:
     """
 
     algorithm: ClassVar[str]
-    keys_per_subject: ClassVar[int] = 1
 
     def __init__(self, client: ClientOrFactory = None, *, name: str, limit: int, period: float,
                  key_prefix: str = "", aclient: ClientOrFactory = None) -> None:
@@ -191,11 +192,8 @@ class RateLimiter:
     # -- keys -----------------------------------------------------------------------------
 
     def keys(self, subject: str) -> list[str]:
-        """The key(s) this subject's state lives in; several share one ``{hash tag}``."""
-        base = self._key(subject)
-        if self.keys_per_subject == 1:
-            return [base]
-        return [base, f"{base}:seq"]
+        """The key this subject's state lives in (a list: ``decide_many`` and the key map take lists)."""
+        return [self._key(subject)]
 
     def _key(self, subject: str) -> str:
         return f"{self._key_head}{subject_token(subject)}}}"
@@ -256,9 +254,9 @@ class RateLimiter:
         if cost != 1:
             self._check_cost(cost)
         client = self._client() if self._client_factory else (self._client or self._resolve(None))
-        keys = (self._key(subject),) if self.keys_per_subject == 1 else self.keys(subject)
         now_us = 0 if now is None else round(now * 1_000_000)
-        reply = self._loader().call(client, self.script, keys, (self.limit, self.period_us, cost, now_us))
+        reply = self._loader().call(client, self.script, (self._key(subject),),
+                                    (self.limit, self.period_us, cost, now_us))
         allowed, remaining, retry_us, reset_us = reply
         return Decision(allowed == 1, remaining, max(retry_us, 0) / 1e6, max(reset_us, 0) / 1e6, self.limit)
 
@@ -280,7 +278,6 @@ class SlidingLog(RateLimiter):
     """Exact: at most ``limit`` in any ``period``; one sorted-set entry per admitted unit."""
 
     algorithm = "sliding_log"
-    keys_per_subject = 2
 
 
 class SlidingWindow(RateLimiter):

@@ -2,8 +2,8 @@
 -- Exact: one sorted-set entry per admitted unit, scored by its time.
 -- A denied request is not logged.
 --
--- KEYS[1]  sorted set: member = sequence number, score = admission time (µs); TTL = period + 1 s
--- KEYS[2]  string: the sequence counter that makes members unique; same TTL (same hash tag as KEYS[1])
+-- KEYS[1]  sorted set: score = admission time (µs), member = a number unique in the
+--          set (see below); TTL = period + 1 s
 -- ARGV[1]  limit (units per period, integer >= 1)
 -- ARGV[2]  period (µs, integer)
 -- ARGV[3]  cost (units, integer >= 1)
@@ -29,11 +29,22 @@ if used + cost > limit then
   local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
   return {0, math.max(limit - used, 0), tonumber(oldest[2]) + period - now, tonumber(newest[2]) + period - now}
 end
-local seq = redis.call('INCRBY', KEYS[2], cost)
-for i = 1, cost do
-  redis.call('ZADD', KEYS[1], now, seq - cost + i)
+-- Members only have to be unique among the entries in the set.  (now + used)
+-- mod 2^32 is, nearly always: units admitted in the same microsecond count each
+-- other (used grows by their cost), so a second unit at `now` gets the next
+-- number; entries less than 71 minutes apart cannot wrap onto each other; and a
+-- 32-bit member is 5 bytes in a listpack, 8 fewer than the full time.  A member
+-- already taken (a clock that went back, an entry at now - k admitted when k more
+-- were in the window, a period over 71 minutes) makes ZADD NX add nothing: try
+-- the next number.  The common case is this one ZADD.  Members are passed as Lua
+-- numbers, which Redis formats exactly (a string built with `..` would be
+-- rounded to 14 digits).
+local member = (now + used) % 4294967296
+for _ = 1, cost do
+  while redis.call('ZADD', KEYS[1], 'NX', now, member) == 0 do
+    member = member + 1
+  end
+  member = member + 1
 end
-local ttl = math.ceil(period / 1000) + 1000
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[1], math.ceil(period / 1000) + 1000)
 return {1, limit - used - cost, 0, period}

@@ -5,7 +5,7 @@
 -- A denied request is not counted.
 --
 -- KEYS[1]  hash {w = current window number, c = units in window w, p = units in window w-1};
---          TTL = two periods + 1 s
+--          TTL = two periods + 1 s, set by the window's first write
 -- ARGV[1]  limit (units per period, integer >= 1)
 -- ARGV[2]  period (µs, integer)
 -- ARGV[3]  cost (units, integer >= 1)
@@ -60,7 +60,13 @@ if weighted + cost * period > budget then
   return {0, math.max(math.floor((budget - weighted) / period), 0), retry, reset}
 end
 cur = cur + cost
-redis.call('HSET', KEYS[1], 'w', window, 'c', cur, 'p', prev)
-redis.call('PEXPIRE', KEYS[1], math.ceil(2 * period / 1000) + 1000)
+if w == window and tonumber(ARGV[4]) <= 0 then
+  -- the window's first write set a TTL past the end of the next window (below), by
+  -- the clock that reads TIME: it still covers this one (see ratelimit_fixed_window.lua)
+  redis.call('HSET', KEYS[1], 'c', cur)
+else
+  redis.call('HSET', KEYS[1], 'w', window, 'c', cur, 'p', prev)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(2 * period / 1000) + 1000)
+end
 local remaining = math.floor((budget - prev * (period - elapsed) - cur * period) / period)
 return {1, math.max(remaining, 0), 0, window_end - now + period}
