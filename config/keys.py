@@ -62,8 +62,9 @@ declare("asgi<channel>", type="zset", ttl="CHANNEL_LAYERS expiry (60 s), set wit
         writer="channels-redis (send: ZADD + EXPIRE)", builder=_CHANNELS)
 declare("asgi<channel>$inflight", type="zset", ttl="deleted by the next receive (channels-redis's backup queue)",
         writer="channels-redis (receive)", builder=_CHANNELS)
-declare("asgi:group:<group>", type="zset", ttl="group_expiry (86400 s), refreshed by each group_add",
-        writer="channels-redis (group_add: ZADD + EXPIRE)", builder=_CHANNELS)
+declare("asgi:group:<group>", type="zset", ttl="group_expiry (300 s in the settings), refreshed by each group_add",
+        writer="channels-redis (group_add: ZADD + EXPIRE); read by realtime.layers.group_send_many (ZCOUNT)",
+        builder=_CHANNELS)
 
 declare("cache:<version>:<key>", type="string", ttl="CACHES TIMEOUT (300 s) or the caller's timeout",
         writer="django-redis (django.core.cache)", builder="django_redis.cache.RedisCache.make_key")

@@ -243,7 +243,9 @@ _channel_prefix = f"{REDIS_KEY_PREFIX}:asgi" if REDIS_KEY_PREFIX else "asgi"
 if CHANNEL_LAYER == "core":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis's RedisChannelLayer plus group_send_many: a worker's batch of
+            # notifications asks all their groups for members in one round trip (realtime/layers.py)
+            "BACKEND": "realtime.layers.CoreChannelLayer",
             # group_expiry: a socket that vanished without its disconnect (a killed process) leaves its
             # group memberships behind until they expire: minutes, not channels-redis's default day.
             # Open sockets re-join on their heartbeats (realtime/consumers.py), well within it.

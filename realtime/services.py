@@ -192,18 +192,26 @@ def publish_events(events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[st
 
 
 async def _fan_out(live: dict[str, dict[str, Any]]) -> None:
-    """One ``group_send`` per group, the groups concurrently; a failure is logged, never raised.
+    """Each group's message, the groups concurrently; a failure is logged, never raised.
 
-    The events are stored: a socket that misses a live copy picks it up from
-    the stream at its next heartbeat or reconnect.
+    The core layer's ``group_send_many`` (``realtime.layers``) first asks all
+    the groups for members in one round trip and sends only to those that
+    have some; another layer gets one ``group_send`` per group.  The events are
+    stored: a socket that misses a live copy picks it up from the stream at its
+    next heartbeat or reconnect.
     """
     layer = get_channel_layer()
-    groups = list(live)
-    outcomes = await asyncio.gather(*(layer.group_send(group, live[group]) for group in groups),
-                                    return_exceptions=True)
-    for group, outcome in zip(groups, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            log.warning("live fan-out to %s failed; sockets catch up from the stream", group, exc_info=outcome)
+    send_many = getattr(layer, "group_send_many", None)
+    if send_many is not None:
+        failed = await send_many(live)
+    else:
+        groups = list(live)
+        outcomes = await asyncio.gather(*(layer.group_send(group, live[group]) for group in groups),
+                                        return_exceptions=True)
+        failed = {group: outcome for group, outcome in zip(groups, outcomes, strict=True)
+                  if isinstance(outcome, BaseException)}
+    for group, error in failed.items():
+        log.warning("live fan-out to %s failed; sockets catch up from the stream", group, exc_info=error)
 
 
 def notify(audience: str, type: str, data: dict[str, Any]) -> str | None:  # noqa: A002
