@@ -63,9 +63,10 @@ The algorithms (``limit`` units per ``period``):
     five scripts the demo page charts); a rule may name it.
 
 State per subject is one key (a hash; a sorted set for the sliding log), so
-every script runs on Redis Cluster.  Every write sets its TTL in the same
-script, so an idle subject's key disappears by itself.  Subjects are user input: they are put inside
-the hash tag and, unless they are short and plain (``[A-Za-z0-9_.:@-]``),
+every script runs on Redis Cluster.  The script that writes it also gives it a
+TTL (the window counters when a window opens, the others on every write), so an
+idle subject's key disappears by itself.  Subjects are user input: they are put
+inside the hash tag and, unless they are short and plain (``[A-Za-z0-9_.:@-]``),
 replaced by a SHA-256 digest, so they can never break out of the tag or the
 key name.
 

@@ -30,16 +30,16 @@ if used + cost > limit then
   return {0, math.max(limit - used, 0), tonumber(oldest[2]) + period - now, tonumber(newest[2]) + period - now}
 end
 -- Members only have to be unique among the entries in the set.  (now + used)
--- mod 2^32 is, nearly always: units admitted in the same microsecond count each
+-- mod 2^31 is, nearly always: units admitted in the same microsecond count each
 -- other (used grows by their cost), so a second unit at `now` gets the next
--- number; entries less than 71 minutes apart cannot wrap onto each other; and a
--- 32-bit member is 5 bytes in a listpack, 8 fewer than the full time.  A member
--- already taken (a clock that went back, an entry at now - k admitted when k more
--- were in the window, a period over 71 minutes) makes ZADD NX add nothing: try
--- the next number.  The common case is this one ZADD.  Members are passed as Lua
--- numbers, which Redis formats exactly (a string built with `..` would be
--- rounded to 14 digits).
-local member = (now + used) % 4294967296
+-- number; entries less than 35 minutes apart cannot wrap onto each other; and a
+-- 31-bit member is a 4-byte integer in a listpack (the full time takes 8).  A
+-- member already taken (a clock that went back, an entry at now - k admitted when
+-- k more were in the window, a period over 35 minutes) makes ZADD NX add
+-- nothing: try the next number.  The common case is this one ZADD.  Members are
+-- passed as Lua numbers, which Redis formats exactly (a string built with `..`
+-- would be rounded to 14 digits).
+local member = (now + used) % 2147483648
 for _ = 1, cost do
   while redis.call('ZADD', KEYS[1], 'NX', now, member) == 0 do
     member = member + 1
