@@ -204,6 +204,11 @@ def redis_server_factory() -> Iterator[Callable[..., RedisServer]]:
         server.cleanup()
 
 
+def command_calls(client, command: str, field: str = "calls") -> int:
+    """How many times the server ran ``command`` (``INFO commandstats``; commands a script ran count too)."""
+    return client.info("commandstats").get(f"cmdstat_{command.lower()}", {}).get(field, 0)
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02) -> object:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -41,9 +41,9 @@ if stored == window and tonumber(ARGV[4]) <= 0 then
   -- in the AOF and to the replicas too.  A caller's clock has no such tie to
   -- Redis's expiry clock, so its writes always set the TTL.
   redis.call('HSET', KEYS[1], 'n', used)
-  return {1, limit - used, 0, reset}
+else
+  -- the count and its TTL are written by the same atomic script: no INCR-then-EXPIRE gap
+  redis.call('HSET', KEYS[1], 'w', window, 'n', used)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(reset / 1000) + 1000)
 end
--- the count and its TTL are written by the same atomic script: no INCR-then-EXPIRE gap
-redis.call('HSET', KEYS[1], 'w', window, 'n', used)
-redis.call('PEXPIRE', KEYS[1], math.ceil(reset / 1000) + 1000)
 return {1, limit - used, 0, reset}

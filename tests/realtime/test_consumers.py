@@ -27,6 +27,7 @@ from realtime import keys, services
 from realtime.services import apublish_event
 from redis_patterns import event_log
 from redis_patterns.scripts import loader
+from tests.conftest import command_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -153,10 +154,6 @@ def test_a_broadcast_does_not_wait_for_the_sync_thread():
     async_to_sync(scenario)()
 
 
-def xrange_calls(client) -> int:
-    return client.info("commandstats").get("cmdstat_xrange", {}).get("calls", 0)
-
-
 async def _new_session() -> str:
     from channels.db import database_sync_to_async
 
@@ -228,10 +225,10 @@ def test_a_batch_published_at_once_reaches_the_socket_in_order_each_once(raw_red
     async def scenario():
         comm = socket(session=alice_cookie)
         assert (await connect(comm))["audience"] == me
-        reads = xrange_calls(raw_redis)
+        reads = command_calls(raw_redis, "xrange")
         ids = await sync_to_async(services.publish_events, thread_sensitive=False)(batch)
         got = await events(comm, 5)
-        assert xrange_calls(raw_redis) == reads  # each live copy followed its predecessor: no catch-up read
+        assert command_calls(raw_redis, "xrange") == reads  # each live copy followed its predecessor: no catch-up read
         mine = [ids[i] for i, (audience, _, _) in enumerate(batch) if audience == me]
         assert [e["id"] for e in got if e["type"] == "order.status"] == mine  # in order, none twice
         assert [(e["order_id"], e["status"]) for e in got if e["type"] == "order.status"] == [

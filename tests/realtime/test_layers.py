@@ -11,11 +11,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from realtime.layers import CoreChannelLayer
+from tests.conftest import command_calls
 
 
 def calls(raw_redis, *commands: str) -> dict[str, int]:
-    stats = raw_redis.info("commandstats")
-    return {c: stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in commands}
+    return {c: command_calls(raw_redis, c) for c in commands}
 
 
 @pytest.fixture

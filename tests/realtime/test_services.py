@@ -144,9 +144,8 @@ def test_publish_events_stores_a_batch_in_one_round_trip_each_audience_in_order(
     # members in one round trip; nobody is listening, so nothing more (channels-redis's group_send
     # would have cost two round trips per audience to learn that)
     fan_out = [[(name, key) for name, key in rt if ":asgi:group:" in key] for rt in rows if rt not in stored]
-    assert [rt for rt in fan_out if rt] == [[("ZCOUNT", f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:{g}")
-                                             for g in (audiences.group_name("user:7"),
-                                                       audiences.group_name("user:8"))]]
+    group_key = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:group:{{}}".format
+    assert [rt for rt in fan_out if rt] == [[("ZCOUNT", group_key(audiences.group_name(a))) for a in ("user:7", "user:8")]]
     assert all(isinstance(i, str) and event_log.is_event_id(i) for i in ids) and len(set(ids)) == 4
     for audience in ("user:7", "user:8"):
         stored = raw_redis.xrange(keys.events_stream(audience))

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from redis_patterns import hashttl
-from tests.conftest import wait_for
+from tests.conftest import command_calls, wait_for
 
 
 def has_field_ttl(info) -> bool:
@@ -22,10 +22,10 @@ def client(redis_server):
 
 def test_detection_matches_the_server_and_is_done_once(client, server_info):
     assert hashttl.supported(client, "t:h") is has_field_ttl(server_info)
-    probes = client.info("commandstats").get("cmdstat_httl", {}).get("calls", 0)
+    probes = command_calls(client, "httl")
     for _ in range(5):
         hashttl.supported(client, "t:h")
-    assert client.info("commandstats").get("cmdstat_httl", {}).get("calls", 0) == probes
+    assert command_calls(client, "httl") == probes
     assert client.exists("t:h") == 0  # probing wrote nothing
     hashttl.forget(client)
     assert hashttl.supported(client, "t:h") is has_field_ttl(server_info)

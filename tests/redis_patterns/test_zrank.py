@@ -7,6 +7,7 @@ import redis
 from redis.exceptions import ResponseError
 
 from redis_patterns import zrank
+from tests.conftest import command_calls
 
 
 def has_withscore(info) -> bool:
@@ -24,10 +25,6 @@ def client(redis_server):
     c.close()
 
 
-def _calls(client, command: str, field: str = "calls") -> int:
-    return client.info("commandstats").get(f"cmdstat_{command}", {}).get(field, 0)
-
-
 def test_detection_matches_the_server_and_is_tried_once(client, server_info):
     assert zrank.supported(client) is None
     client.config_resetstat()
@@ -36,10 +33,10 @@ def test_detection_matches_the_server_and_is_tried_once(client, server_info):
     for _ in range(5):
         zrank.rev_rank_with_score(client, "t:board", "a")
     if has_withscore(server_info):  # one command per read, never a ZSCORE
-        assert (_calls(client, "zrevrank"), _calls(client, "zscore")) == (6, 0)
+        assert (command_calls(client, "zrevrank"), command_calls(client, "zscore")) == (6, 0)
     else:  # refused once (the server rejects the arity before running it), then two commands per read
-        assert _calls(client, "zrevrank", "rejected_calls") == 1
-        assert (_calls(client, "zrevrank"), _calls(client, "zscore")) == (6, 6)
+        assert command_calls(client, "zrevrank", "rejected_calls") == 1
+        assert (command_calls(client, "zrevrank"), command_calls(client, "zscore")) == (6, 6)
 
 
 def test_both_paths_give_the_same_answers(client):
